@@ -1,0 +1,54 @@
+# The README's two commands. Everything else is CMake and ctest.
+#   make demo    build, then run every seed program end to end on loopback
+#   make check   build and run every test: a normal build, then ASan+UBSan
+
+PACKAGES := cmake make gcc clang libclang-rt-14-dev libcmocka-dev libssl-dev \
+            pkg-config python3 curl
+JOBS     := $(shell nproc 2>/dev/null || echo 2)
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CTEST    := ctest --output-on-failure -j$(JOBS)
+
+.PHONY: all deps build demo check check-normal check-sanitize check-poll clean
+
+all: build
+
+# Installs the Debian packages that are missing; apt-get update only when
+# the first try fails (a fresh machine's lists may be stale).
+deps:
+	@missing=$$(for p in $(PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -q $$missing || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; }; \
+	fi
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUSOCK_WERROR=ON
+	cmake --build build -j$(JOBS)
+
+demo: build
+	scripts/demo.sh build
+
+check: check-normal check-sanitize check-poll
+
+check-normal: build
+	cd build && $(CTEST)
+
+check-sanitize: deps
+	cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DUSOCK_WERROR=ON -DUSOCK_SANITIZE=ON
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST)
+
+# The poll(2) fallback backend, under the unit tests.
+check-poll: deps
+	cmake -S . -B build-poll -DUSOCK_POLL_BACKEND=poll -DUSOCK_WERROR=ON
+	cmake --build build-poll -j$(JOBS)
+	cd build-poll && $(CTEST) -L unit
+
+clean:
+	rm -rf build build-asan build-poll

@@ -1,0 +1,44 @@
+/* poll.h -- uselect.poll: wait for readiness on many sockets at once. */
+#ifndef USOCK_POLL_H
+#define USOCK_POLL_H
+
+#include "usock/socket.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Event bits, the values of POSIX poll(2) (and of MicroPython's uselect). */
+#define USOCK_POLLIN 0x001
+#define USOCK_POLLOUT 0x004
+#define USOCK_POLLERR 0x008 /* always reported, need not be asked for */
+#define USOCK_POLLHUP 0x010 /* always reported, need not be asked for */
+
+typedef struct usock_poll usock_poll; /* opaque; one thread uses it at a time */
+
+typedef struct usock_event {
+    usock *sock;
+    int revents;
+    void *udata;
+} usock_event;
+
+USOCK_API int usock_poll_new(usock_poll **out);
+
+/* Watches s for events (USOCK_POLLIN | USOCK_POLLOUT); udata comes back in
+ * its events. USOCK_EEXIST if s is already registered. usock_close()
+ * unregisters a socket from the poll it was last registered with. */
+USOCK_API int usock_poll_register(usock_poll *p, usock *s, int events, void *udata);
+USOCK_API int usock_poll_modify(usock_poll *p, usock *s, int events); /* USOCK_ENOENT */
+USOCK_API int usock_poll_unregister(usock_poll *p, usock *s);        /* USOCK_ENOENT */
+
+/* Waits up to timeout_ms (< 0: forever) and fills up to max events;
+ * returns their count, 0 on timeout. A socket whose read buffer holds
+ * bytes is reported USOCK_POLLIN at once. EINTR is retried. */
+USOCK_API int usock_poll_wait(usock_poll *p, int timeout_ms, usock_event *ev, int max);
+
+USOCK_API void usock_poll_free(usock_poll *p); /* NULL ok */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,164 @@
+/* socket.h -- the usocket module: addresses, resolver, sockets, stream I/O. */
+#ifndef USOCK_SOCKET_H
+#define USOCK_SOCKET_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <netinet/in.h>
+#include <netdb.h>
+
+#include "usock/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An address: the tuple forms ("1.2.3.4", 80) and ("::1", 80, flowinfo,
+ * scopeid) of Python, held as the sockaddr the kernel takes. */
+typedef struct usock_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+} usock_addr;
+
+/* Longest text usock_addr_format can produce, NUL included:
+ * "[" + 45 (v6 with v4 tail) + "%" + interface (15) + "]:" + 5 + NUL. */
+#define USOCK_ADDRSTRLEN 72
+
+/* Fills *a from a numeric IP and a port 0..65535. "1.2.3.4", "::1" and
+ * "fe80::1%eth0" (scope by interface name or number) are taken; "" is the
+ * IPv4 any address (Python's ''). Names are not resolved: use
+ * usock_getaddrinfo. Errors: USOCK_EINVAL (not numeric, bad port),
+ * USOCK_ENODEV (unknown interface). */
+USOCK_API int usock_addr_from_ip(usock_addr *a, const char *ip, int port);
+
+/* Writes "1.2.3.4:80" or "[::1]:80" ("[fe80::1%eth0]:80" with a scope) into
+ * buf and returns its length. Errors: USOCK_ENOSPC (cap too small; buf then
+ * holds ""), USOCK_EAFNOSUPPORT, USOCK_EINVAL. */
+USOCK_API int usock_addr_format(const usock_addr *a, char *buf, size_t cap);
+
+/* The inverse of usock_addr_format: "1.2.3.4:80", "[::1]:80",
+ * "[fe80::1%eth0]:80". Numeric only; port 0..65535 in decimal digits.
+ * Errors: USOCK_EINVAL, USOCK_ENODEV (unknown interface). */
+USOCK_API int usock_addr_parse(usock_addr *a, const char *text);
+
+/* The port of an address (host order), or USOCK_EAFNOSUPPORT. */
+USOCK_API int usock_addr_port(const usock_addr *a);
+
+/* The family of an address: AF_INET, AF_INET6, or 0 when unset. */
+USOCK_API int usock_addr_family(const usock_addr *a);
+
+/* One entry of a getaddrinfo answer: Python's (family, type, proto,
+ * canonname, sockaddr) tuple. */
+typedef struct usock_addrinfo {
+    int family, type, proto;
+    const char *canonname; /* "" when none */
+    usock_addr addr;
+    struct usock_addrinfo *next;
+} usock_addrinfo;
+
+/* Resolves host and port into a list that *res owns (free it with
+ * usock_freeaddrinfo). af, type, proto filter the answer (0 = any); flags
+ * are AI_* (AI_CANONNAME, AI_PASSIVE, AI_NUMERICHOST, ...). host NULL or ""
+ * means the loopback address, or the any address with AI_PASSIVE.
+ * Errors: USOCK_EAI_* for resolver failures, USOCK_EINVAL for a port
+ * outside 0..65535, other negative errno for system errors. */
+USOCK_API int usock_getaddrinfo(const char *host, int port, int af, int type, int proto,
+                                int flags, usock_addrinfo **res);
+USOCK_API void usock_freeaddrinfo(usock_addrinfo *res); /* NULL ok */
+
+/* Text to binary for AF_INET (4 bytes into dst) and AF_INET6 (16 bytes):
+ * accepts exactly what glibc's inet_pton accepts (no scope, no leading
+ * zeros in IPv4). Returns 0, or USOCK_EINVAL for text it rejects,
+ * USOCK_EAFNOSUPPORT for another family. */
+USOCK_API int usock_inet_pton(int af, const char *src, void *dst);
+
+/* Binary to text as glibc prints it (RFC 5952 for IPv6). Returns the
+ * length. Errors: USOCK_ENOSPC (cap too small), USOCK_EAFNOSUPPORT. */
+USOCK_API int usock_inet_ntop(int af, const void *src, char *dst, size_t cap);
+
+/* The socket object. Opaque; one thread uses it at a time. */
+typedef struct usock usock;
+
+/* Creates a socket; af, type, proto all 0 mean AF_INET, SOCK_STREAM, TCP.
+ * The socket starts blocking (timeout None). */
+USOCK_API int usock_socket(usock **out, int af, int type, int proto);
+
+/* Closes the descriptor and frees the object; NULL ok. Returns 0 or the
+ * close error (the object is freed either way). */
+USOCK_API int usock_close(usock *s);
+
+USOCK_API int usock_bind(usock *s, const usock_addr *a);
+USOCK_API int usock_listen(usock *s, int backlog); /* backlog < 0: a sane default */
+
+/* Accepts a connection into *conn (blocking, timeout None, as in Python)
+ * and the peer's address into *peer (NULL ok). Bounded by s's timeout. */
+USOCK_API int usock_accept(usock *s, usock **conn, usock_addr *peer);
+
+/* Connects, bounded by the timeout. A non-blocking socket fails with
+ * USOCK_EINPROGRESS (as Python and MicroPython do); poll for POLLOUT, then
+ * usock_connect again gives 0 or the connection's error. */
+USOCK_API int usock_connect(usock *s, const usock_addr *a);
+
+/* One send: may be short. Never raises SIGPIPE. */
+USOCK_API ssize_t usock_send(usock *s, const void *buf, size_t n);
+
+/* Sends all n bytes, retrying short writes; the timeout bounds the whole
+ * call (CPython's rule). Returns 0. */
+USOCK_API int usock_sendall(usock *s, const void *buf, size_t n);
+
+/* Up to n bytes: from the socket's buffer if it holds any, else one read
+ * from the kernel. 0 at EOF. */
+USOCK_API ssize_t usock_recv(usock *s, void *buf, size_t n);
+
+USOCK_API ssize_t usock_sendto(usock *s, const void *buf, size_t n, const usock_addr *to);
+USOCK_API ssize_t usock_recvfrom(usock *s, void *buf, size_t n, usock_addr *from);
+
+USOCK_API int usock_setsockopt(usock *s, int level, int name, const void *val, socklen_t len);
+USOCK_API int usock_getsockopt(usock *s, int level, int name, void *val, socklen_t *len);
+
+/* seconds < 0: blocking (None); 0: non-blocking; > 0: every blocking call
+ * fails with USOCK_ETIMEDOUT after that long. NaN: USOCK_EINVAL. */
+USOCK_API int usock_settimeout(usock *s, double seconds);
+USOCK_API double usock_gettimeout(const usock *s); /* -1.0 for None */
+USOCK_API int usock_setblocking(usock *s, int flag); /* flag ? None : 0 */
+
+/* readinto: n bytes unless EOF or the timeout comes first; then the short
+ * count, or the error when nothing at all arrived. */
+USOCK_API ssize_t usock_read(usock *s, void *buf, size_t n);
+
+/* read(): everything until EOF into a malloc'd *out (NUL-ended, *len
+ * without it). On error nothing is returned and nothing leaks. */
+USOCK_API int usock_readall(usock *s, char **out, size_t *len);
+
+/* One line through '\n' (or cap - 1 bytes of a longer one, or what came
+ * before EOF or the timeout), NUL-ended; returns its length, 0 at EOF.
+ * USOCK_EINVAL if cap < 2. */
+USOCK_API ssize_t usock_readline(usock *s, char *buf, size_t cap);
+
+/* All n bytes when blocking; on a non-blocking or timed-out socket, the
+ * count written before it would block (an error only if none was). */
+USOCK_API ssize_t usock_write(usock *s, const void *buf, size_t n);
+
+/* A stdio stream over the socket (unbuffered, so it shares the socket's
+ * read buffer): "r", "w", "r+", "rb", "wb", "rwb", "rw". fclose() releases
+ * the stream, not the socket. NULL with errno set on failure. */
+USOCK_API FILE *usock_makefile(usock *s, const char *mode);
+
+USOCK_API int usock_fileno(const usock *s);
+
+/* Shuts down reading (SHUT_RD), writing (SHUT_WR) or both (SHUT_RDWR). */
+USOCK_API int usock_shutdown(usock *s, int how);
+
+/* The local and remote addresses (Python's getsockname, getpeername). */
+USOCK_API int usock_getsockname(usock *s, usock_addr *a);
+USOCK_API int usock_getpeername(usock *s, usock_addr *a);
+
+/* Bytes already in the socket's read buffer (returned by the next recv). */
+USOCK_API size_t usock_pending(const usock *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

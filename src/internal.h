@@ -1,0 +1,28 @@
+/* internal.h -- bodies of the opaque structs and usock__ internals. */
+#ifndef USOCK_INTERNAL_H
+#define USOCK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "usock.h"
+
+/* Size of a socket's read buffer, allocated on first buffered read. */
+#define USOCK__RBUF_SIZE 16384
+
+struct usock {
+    int fd;
+    int family, type, proto;
+    int timeout_ms;    /* -1 blocking (None), 0 non-blocking, > 0 a bound */
+    double timeout;    /* what settimeout was given, for gettimeout */
+    int reset;         /* sticky USOCK_ECONNRESET once the peer reset */
+    char *rbuf;        /* bytes read from the kernel, not yet returned */
+    size_t rpos, rlen; /* unread bytes are rbuf[rpos .. rlen) */
+    usock_poll *poll;  /* the poll that registered it last, for close */
+    int poll_slot;
+};
+
+/* Removes s from the poll that registered it, if any (usock_close). */
+void usock__poll_forget(usock *s);
+
+#endif
