@@ -16,8 +16,10 @@ struct usock {
     int timeout_ms;    /* -1 blocking (None), 0 non-blocking, > 0 a bound */
     double timeout;    /* what settimeout was given, for gettimeout */
     int reset;         /* sticky USOCK_ECONNRESET once the peer reset */
+    int connecting;    /* a non-blocking connect is under way */
     char *rbuf;        /* bytes read from the kernel, not yet returned */
     size_t rpos, rlen; /* unread bytes are rbuf[rpos .. rlen) */
+    size_t rcap;       /* size of rbuf */
     usock_poll *poll;  /* the poll that registered it last, for close */
     int poll_slot;
 };

@@ -1,0 +1,203 @@
+/* poll.c -- uselect.poll on the platform's readiness backend.
+ *
+ * Registered sockets live in slots; the backend reports slots. A socket
+ * whose user-space read buffer holds bytes is readable whatever the kernel
+ * says, so wait reports it at once. */
+#include <stdlib.h>
+
+#include "internal.h"
+#include "platform/platform.h"
+
+struct slot {
+    usock *sock;      /* NULL when free */
+    int events;
+    void *udata;
+    int next_free;    /* free-list link, -1 ends it */
+    unsigned mark;    /* the wait that last reported it */
+};
+
+struct usock_poll {
+    usock__sys_poller *sys;
+    struct slot *slot;
+    int cap, free_head;
+    unsigned gen;
+    int *kslots, *krevents; /* the backend's answer, sized for max */
+    int kcap;
+};
+
+USOCK_API int usock_poll_new(usock_poll **out)
+{
+    if (!out)
+        return USOCK_EINVAL;
+    usock_poll *p = calloc(1, sizeof *p);
+    if (!p)
+        return USOCK_ENOMEM;
+    int r = usock__sys_poller_new(&p->sys);
+    if (r < 0) {
+        free(p);
+        return r;
+    }
+    p->free_head = -1;
+    *out = p;
+    return 0;
+}
+
+USOCK_API void usock_poll_free(usock_poll *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->cap; i++)
+        if (p->slot[i].sock && p->slot[i].sock->poll == p)
+            p->slot[i].sock->poll = NULL;
+    usock__sys_poller_free(p->sys);
+    free(p->slot);
+    free(p->kslots);
+    free(p->krevents);
+    free(p);
+}
+
+static int find(const usock_poll *p, const usock *s)
+{
+    if (s->poll == p && s->poll_slot < p->cap && p->slot[s->poll_slot].sock == s)
+        return s->poll_slot;
+    for (int i = 0; i < p->cap; i++)
+        if (p->slot[i].sock == s)
+            return i;
+    return -1;
+}
+
+static int alloc_slot(usock_poll *p)
+{
+    if (p->free_head < 0) {
+        int cap = p->cap ? p->cap * 2 : 16;
+        struct slot *n = realloc(p->slot, (size_t)cap * sizeof *n);
+        if (!n)
+            return USOCK_ENOMEM;
+        for (int i = cap - 1; i >= p->cap; i--)
+            n[i] = (struct slot){.next_free = i == cap - 1 ? p->free_head : i + 1};
+        p->free_head = p->cap;
+        p->slot = n;
+        p->cap = cap;
+    }
+    int i = p->free_head;
+    p->free_head = p->slot[i].next_free;
+    return i;
+}
+
+static void free_slot(usock_poll *p, int i)
+{
+    p->slot[i] = (struct slot){.next_free = p->free_head};
+    p->free_head = i;
+}
+
+USOCK_API int usock_poll_register(usock_poll *p, usock *s, int events, void *udata)
+{
+    if (!p || !s)
+        return USOCK_EINVAL;
+    if (find(p, s) >= 0)
+        return USOCK_EEXIST;
+    int i = alloc_slot(p);
+    if (i < 0)
+        return i;
+    int r = usock__sys_poller_add(p->sys, s->fd, i, events);
+    if (r < 0) {
+        free_slot(p, i);
+        return r;
+    }
+    p->slot[i] = (struct slot){.sock = s, .events = events, .udata = udata};
+    s->poll = p;
+    s->poll_slot = i;
+    return 0;
+}
+
+USOCK_API int usock_poll_modify(usock_poll *p, usock *s, int events)
+{
+    if (!p || !s)
+        return USOCK_EINVAL;
+    int i = find(p, s);
+    if (i < 0)
+        return USOCK_ENOENT;
+    int r = usock__sys_poller_mod(p->sys, s->fd, i, events);
+    if (r == 0)
+        p->slot[i].events = events;
+    return r;
+}
+
+USOCK_API int usock_poll_unregister(usock_poll *p, usock *s)
+{
+    if (!p || !s)
+        return USOCK_EINVAL;
+    int i = find(p, s);
+    if (i < 0)
+        return USOCK_ENOENT;
+    int r = usock__sys_poller_del(p->sys, s->fd, i);
+    free_slot(p, i);
+    if (s->poll == p)
+        s->poll = NULL;
+    return r;
+}
+
+void usock__poll_forget(usock *s)
+{
+    if (s->poll)
+        usock_poll_unregister(s->poll, s);
+}
+
+static int buffered(const struct slot *e)
+{
+    return e->sock && (e->events & USOCK_POLLIN) && e->sock->rpos < e->sock->rlen;
+}
+
+/* Asks the backend, retrying EINTR within what is left of the timeout. */
+static int kernel_wait(usock_poll *p, int timeout_ms, int max)
+{
+    if (max > p->kcap) {
+        int *a = realloc(p->kslots, (size_t)max * sizeof *a);
+        if (a)
+            p->kslots = a;
+        int *b = realloc(p->krevents, (size_t)max * sizeof *b);
+        if (b)
+            p->krevents = b;
+        if (!a || !b)
+            return USOCK_ENOMEM;
+        p->kcap = max;
+    }
+    int64_t deadline = timeout_ms > 0 ? usock__sys_now_ms() + timeout_ms : 0;
+    for (;;) {
+        int n = usock__sys_poller_wait(p->sys, timeout_ms, p->kslots, p->krevents, max);
+        if (n != USOCK_EINTR)
+            return n;
+        if (timeout_ms > 0) {
+            int64_t left = deadline - usock__sys_now_ms();
+            timeout_ms = left > 0 ? (int)left : 0;
+        }
+    }
+}
+
+USOCK_API int usock_poll_wait(usock_poll *p, int timeout_ms, usock_event *ev, int max)
+{
+    if (!p || !ev || max <= 0)
+        return USOCK_EINVAL;
+    int nbuf = 0;
+    for (int i = 0; i < p->cap; i++)
+        nbuf += buffered(&p->slot[i]);
+    int out = 0;
+    p->gen++;
+    if (nbuf < max) {
+        int n = kernel_wait(p, nbuf ? 0 : timeout_ms, max - nbuf);
+        if (n < 0)
+            return n;
+        for (int k = 0; k < n; k++) {
+            struct slot *e = &p->slot[p->kslots[k]];
+            int rev = p->krevents[k] | (buffered(e) ? USOCK_POLLIN : 0);
+            e->mark = p->gen;
+            ev[out++] = (usock_event){.sock = e->sock, .revents = rev, .udata = e->udata};
+        }
+    }
+    for (int i = 0; i < p->cap && out < max && nbuf; i++) {
+        struct slot *e = &p->slot[i];
+        if (buffered(e) && e->mark != p->gen)
+            ev[out++] = (usock_event){.sock = e->sock, .revents = USOCK_POLLIN, .udata = e->udata};
+    }
+    return out;
+}

@@ -1,0 +1,575 @@
+/* socket.c -- the socket object: timeouts, the shared read buffer, stream I/O. */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "platform/platform.h"
+
+/* Deadlines: -1 waits forever, 0 never waits (non-blocking), otherwise the
+ * monotonic millisecond at which the call gives up. One deadline is taken
+ * per public call, so a timeout bounds the whole call, not each syscall. */
+static int64_t deadline_of(const usock *s)
+{
+    if (s->timeout_ms <= 0)
+        return s->timeout_ms;
+    return usock__sys_now_ms() + s->timeout_ms;
+}
+
+/* Waits until the socket is ready for events or the deadline passes. */
+static int wait_ready(usock *s, int events, int64_t deadline)
+{
+    for (;;) {
+        int ms = -1;
+        if (deadline == 0)
+            return USOCK_EAGAIN;
+        if (deadline > 0) {
+            int64_t left = deadline - usock__sys_now_ms();
+            if (left <= 0)
+                return USOCK_ETIMEDOUT;
+            ms = left > INT_MAX ? INT_MAX : (int)left;
+        }
+        int r = usock__sys_wait(s->fd, events, ms);
+        if (r == USOCK_EINTR)
+            continue;
+        if (r < 0)
+            return r;
+        if (r == 0)
+            return USOCK_ETIMEDOUT;
+        return 0;
+    }
+}
+
+/* Remembers a reset so that every later call fails the same way, instead
+ * of the kernel's ECONNRESET-once-then-EOF (or EPIPE). */
+static ssize_t note(usock *s, ssize_t r)
+{
+    if (r == USOCK_ECONNRESET)
+        s->reset = 1;
+    return r;
+}
+
+/* Kernel I/O that waits on EAGAIN when the socket has a timeout. A blocking
+ * socket only sees EAGAIN from a user-set SO_RCVTIMEO/SO_SNDTIMEO, which is
+ * passed through. */
+static int should_wait(const usock *s, ssize_t r)
+{
+    return (r == USOCK_EAGAIN || r == -EWOULDBLOCK) && s->timeout_ms >= 0;
+}
+
+static ssize_t io_recv(usock *s, void *buf, size_t n, int64_t deadline)
+{
+    for (;;) {
+        ssize_t r = usock__sys_recv(s->fd, buf, n);
+        if (!should_wait(s, r))
+            return note(s, r);
+        int w = wait_ready(s, USOCK_POLLIN, deadline);
+        if (w < 0)
+            return w;
+    }
+}
+
+static ssize_t io_send(usock *s, const void *buf, size_t n, int64_t deadline)
+{
+    for (;;) {
+        ssize_t r = usock__sys_send(s->fd, buf, n);
+        if (!should_wait(s, r))
+            return note(s, r);
+        int w = wait_ready(s, USOCK_POLLOUT, deadline);
+        if (w < 0)
+            return w;
+    }
+}
+
+static size_t pending(const usock *s)
+{
+    return s->rlen - s->rpos;
+}
+
+/* Moves up to n buffered bytes to buf. */
+static size_t take(usock *s, void *buf, size_t n)
+{
+    size_t k = pending(s) < n ? pending(s) : n;
+    memcpy(buf, s->rbuf + s->rpos, k);
+    s->rpos += k;
+    return k;
+}
+
+/* Reads once from the kernel into the buffer's free tail; the buffer grows
+ * to at least min_cap. Returns the count, 0 at EOF, or an error. */
+static ssize_t fill(usock *s, size_t min_cap, int64_t deadline)
+{
+    if (s->rpos == s->rlen)
+        s->rpos = s->rlen = 0;
+    if (s->rcap < min_cap) {
+        char *b = realloc(s->rbuf, min_cap);
+        if (!b)
+            return USOCK_ENOMEM;
+        s->rbuf = b;
+        s->rcap = min_cap;
+    }
+    if (s->rlen == s->rcap && s->rpos > 0) {
+        memmove(s->rbuf, s->rbuf + s->rpos, pending(s));
+        s->rlen -= s->rpos;
+        s->rpos = 0;
+    }
+    ssize_t r = io_recv(s, s->rbuf + s->rlen, s->rcap - s->rlen, deadline);
+    if (r > 0)
+        s->rlen += (size_t)r;
+    return r;
+}
+
+USOCK_API int usock_socket(usock **out, int af, int type, int proto)
+{
+    if (!out)
+        return USOCK_EINVAL;
+    *out = NULL;
+    af = af ? af : AF_INET;
+    type = type ? type : SOCK_STREAM;
+    int fd = usock__sys_socket(af, type, proto);
+    if (fd < 0)
+        return fd;
+    usock *s = calloc(1, sizeof *s);
+    if (!s) {
+        usock__sys_close(fd);
+        return USOCK_ENOMEM;
+    }
+    s->fd = fd;
+    s->family = af;
+    s->type = type;
+    s->proto = proto;
+    s->timeout_ms = -1;
+    s->timeout = -1.0;
+    *out = s;
+    return 0;
+}
+
+USOCK_API int usock_close(usock *s)
+{
+    if (!s)
+        return 0;
+    usock__poll_forget(s);
+    int r = usock__sys_close(s->fd);
+    free(s->rbuf);
+    free(s);
+    return r;
+}
+
+USOCK_API int usock_fileno(const usock *s)
+{
+    return s ? s->fd : USOCK_EBADF;
+}
+
+USOCK_API int usock_bind(usock *s, const usock_addr *a)
+{
+    if (!s || !a)
+        return USOCK_EINVAL;
+    return usock__sys_bind(s->fd, a);
+}
+
+USOCK_API int usock_listen(usock *s, int backlog)
+{
+    if (!s)
+        return USOCK_EINVAL;
+    return usock__sys_listen(s->fd, backlog < 0 ? usock__sys_default_backlog() : backlog);
+}
+
+USOCK_API int usock_accept(usock *s, usock **conn, usock_addr *peer)
+{
+    if (!s || !conn)
+        return USOCK_EINVAL;
+    *conn = NULL;
+    int64_t deadline = deadline_of(s);
+    int fd;
+    for (;;) {
+        fd = usock__sys_accept(s->fd, peer);
+        if (!should_wait(s, fd))
+            break;
+        int w = wait_ready(s, USOCK_POLLIN, deadline);
+        if (w < 0)
+            return w;
+    }
+    if (fd < 0)
+        return fd;
+    usock *c = calloc(1, sizeof *c);
+    if (!c) {
+        usock__sys_close(fd);
+        return USOCK_ENOMEM;
+    }
+    /* As in CPython: the new socket is blocking whatever the listener's
+     * timeout, and accept4 gave it no O_NONBLOCK. */
+    c->fd = fd;
+    c->family = s->family;
+    c->type = s->type;
+    c->proto = s->proto;
+    c->timeout_ms = -1;
+    c->timeout = -1.0;
+    *conn = c;
+    return 0;
+}
+
+USOCK_API int usock_connect(usock *s, const usock_addr *a)
+{
+    if (!s || !a)
+        return USOCK_EINVAL;
+    int r = usock__sys_connect(s->fd, a);
+    if (r == 0)
+        return 0;
+    if (s->connecting && (r == USOCK_EISCONN || r == USOCK_EALREADY)) {
+        /* A second connect on a non-blocking socket: report how the first
+         * one ended, as Python's connect_ex loop expects. */
+        if (r == USOCK_EALREADY)
+            return r;
+        s->connecting = 0;
+        return 0;
+    }
+    if (r != USOCK_EINPROGRESS)
+        return r;
+    if (s->timeout_ms == 0) {
+        s->connecting = 1;
+        return r;
+    }
+    int w = wait_ready(s, USOCK_POLLOUT, deadline_of(s));
+    if (w < 0)
+        return w;
+    return usock__sys_socket_error(s->fd);
+}
+
+USOCK_API ssize_t usock_send(usock *s, const void *buf, size_t n)
+{
+    if (!s || (!buf && n))
+        return USOCK_EINVAL;
+    if (s->reset)
+        return USOCK_ECONNRESET;
+    return io_send(s, buf, n, deadline_of(s));
+}
+
+/* Sends until done, the deadline passes or an error; returns the count
+ * sent and leaves the error (if any) in *err. */
+static size_t send_loop(usock *s, const char *p, size_t n, int *err)
+{
+    int64_t deadline = deadline_of(s);
+    size_t done = 0;
+    *err = 0;
+    while (done < n) {
+        ssize_t r = io_send(s, p + done, n - done, deadline);
+        if (r < 0) {
+            *err = (int)r;
+            break;
+        }
+        done += (size_t)r;
+    }
+    return done;
+}
+
+USOCK_API int usock_sendall(usock *s, const void *buf, size_t n)
+{
+    if (!s || (!buf && n))
+        return USOCK_EINVAL;
+    if (s->reset)
+        return USOCK_ECONNRESET;
+    int err;
+    send_loop(s, buf, n, &err);
+    return err;
+}
+
+USOCK_API ssize_t usock_write(usock *s, const void *buf, size_t n)
+{
+    if (!s || (!buf && n))
+        return USOCK_EINVAL;
+    if (s->reset)
+        return USOCK_ECONNRESET;
+    int err;
+    size_t done = send_loop(s, buf, n, &err);
+    /* Would-block and timeout end a write early; what went out counts. */
+    if (err && (done == 0 || (err != USOCK_EAGAIN && err != USOCK_ETIMEDOUT)))
+        return err;
+    return (ssize_t)done;
+}
+
+USOCK_API ssize_t usock_recv(usock *s, void *buf, size_t n)
+{
+    if (!s || (!buf && n))
+        return USOCK_EINVAL;
+    if (pending(s))
+        return (ssize_t)take(s, buf, n);
+    if (s->reset)
+        return USOCK_ECONNRESET;
+    if (n == 0)
+        return 0;
+    return io_recv(s, buf, n, deadline_of(s));
+}
+
+USOCK_API ssize_t usock_read(usock *s, void *buf, size_t n)
+{
+    if (!s || (!buf && n))
+        return USOCK_EINVAL;
+    char *p = buf;
+    size_t got = take(s, p, n);
+    int64_t deadline = deadline_of(s);
+    while (got < n) {
+        ssize_t r = s->reset ? USOCK_ECONNRESET : io_recv(s, p + got, n - got, deadline);
+        if (r == 0)
+            break;
+        if (r < 0)
+            return got ? (ssize_t)got : r;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+USOCK_API int usock_readall(usock *s, char **out, size_t *len)
+{
+    if (!s || !out)
+        return USOCK_EINVAL;
+    *out = NULL;
+    if (len)
+        *len = 0;
+    /* Everything accumulates in the socket's own buffer, so that a timeout
+     * or an error leaves the bytes there for the next call: none is lost. */
+    int64_t deadline = deadline_of(s);
+    for (;;) {
+        size_t want = pending(s) + USOCK__RBUF_SIZE;
+        size_t cap = s->rcap >= want ? s->rcap : s->rcap * 2 > want ? s->rcap * 2 : want;
+        ssize_t r = s->reset ? USOCK_ECONNRESET : fill(s, cap, deadline);
+        if (r == 0)
+            break;
+        if (r < 0)
+            return (int)r;
+    }
+    size_t n = pending(s);
+    if (s->rpos) {
+        memmove(s->rbuf, s->rbuf + s->rpos, n);
+        s->rpos = 0;
+        s->rlen = n;
+    }
+    if (n + 1 > s->rcap) {
+        char *b = realloc(s->rbuf, n + 1);
+        if (!b)
+            return USOCK_ENOMEM;
+        s->rbuf = b;
+        s->rcap = n + 1;
+    }
+    s->rbuf[n] = '\0';
+    *out = s->rbuf;
+    if (len)
+        *len = n;
+    s->rbuf = NULL;
+    s->rcap = s->rpos = s->rlen = 0;
+    return 0;
+}
+
+USOCK_API ssize_t usock_readline(usock *s, char *buf, size_t cap)
+{
+    if (!s || !buf)
+        return USOCK_EINVAL;
+    if (cap < 2)
+        return USOCK_EINVAL;
+    int64_t deadline = deadline_of(s);
+    size_t got = 0;
+    while (got < cap - 1) {
+        if (!pending(s)) {
+            ssize_t r = s->reset ? USOCK_ECONNRESET : fill(s, USOCK__RBUF_SIZE, deadline);
+            if (r == 0)
+                break;
+            if (r < 0) {
+                if (got)
+                    break;
+                buf[0] = '\0';
+                return r;
+            }
+        }
+        size_t want = pending(s) < cap - 1 - got ? pending(s) : cap - 1 - got;
+        const char *nl = memchr(s->rbuf + s->rpos, '\n', want);
+        size_t k = take(s, buf + got, nl ? (size_t)(nl - (s->rbuf + s->rpos)) + 1 : want);
+        got += k;
+        if (nl)
+            break;
+    }
+    buf[got] = '\0';
+    return (ssize_t)got;
+}
+
+USOCK_API ssize_t usock_sendto(usock *s, const void *buf, size_t n, const usock_addr *to)
+{
+    if (!s || !to || (!buf && n))
+        return USOCK_EINVAL;
+    int64_t deadline = deadline_of(s);
+    for (;;) {
+        ssize_t r = usock__sys_sendto(s->fd, buf, n, to);
+        if (!should_wait(s, r))
+            return note(s, r);
+        int w = wait_ready(s, USOCK_POLLOUT, deadline);
+        if (w < 0)
+            return w;
+    }
+}
+
+USOCK_API ssize_t usock_recvfrom(usock *s, void *buf, size_t n, usock_addr *from)
+{
+    if (!s || (!buf && n))
+        return USOCK_EINVAL;
+    if (pending(s)) {
+        if (from && usock__sys_getpeername(s->fd, from) < 0)
+            memset(from, 0, sizeof *from);
+        return (ssize_t)take(s, buf, n);
+    }
+    if (s->reset)
+        return USOCK_ECONNRESET;
+    int64_t deadline = deadline_of(s);
+    for (;;) {
+        ssize_t r = usock__sys_recvfrom(s->fd, buf, n, from);
+        if (!should_wait(s, r))
+            return note(s, r);
+        int w = wait_ready(s, USOCK_POLLIN, deadline);
+        if (w < 0)
+            return w;
+    }
+}
+
+USOCK_API int usock_setsockopt(usock *s, int level, int name, const void *val, socklen_t len)
+{
+    if (!s || !val)
+        return USOCK_EINVAL;
+    return usock__sys_setsockopt(s->fd, level, name, val, len);
+}
+
+USOCK_API int usock_getsockopt(usock *s, int level, int name, void *val, socklen_t *len)
+{
+    if (!s || !val || !len)
+        return USOCK_EINVAL;
+    return usock__sys_getsockopt(s->fd, level, name, val, len);
+}
+
+USOCK_API int usock_settimeout(usock *s, double seconds)
+{
+    if (!s || isnan(seconds))
+        return USOCK_EINVAL;
+    int ms;
+    if (seconds < 0)
+        ms = -1;
+    else if (seconds == 0)
+        ms = 0;
+    else if (seconds * 1000.0 >= (double)INT_MAX)
+        ms = INT_MAX;
+    else
+        ms = (int)ceil(seconds * 1000.0); /* a tiny timeout still waits 1 ms */
+    int r = usock__sys_set_nonblocking(s->fd, ms >= 0);
+    if (r < 0)
+        return r;
+    s->timeout_ms = ms;
+    s->timeout = seconds < 0 ? -1.0 : seconds;
+    return 0;
+}
+
+USOCK_API double usock_gettimeout(const usock *s)
+{
+    return s ? s->timeout : -1.0;
+}
+
+USOCK_API int usock_setblocking(usock *s, int flag)
+{
+    return usock_settimeout(s, flag ? -1.0 : 0.0);
+}
+
+USOCK_API int usock_shutdown(usock *s, int how)
+{
+    if (!s)
+        return USOCK_EINVAL;
+    return usock__sys_shutdown(s->fd, how);
+}
+
+USOCK_API int usock_getsockname(usock *s, usock_addr *a)
+{
+    if (!s || !a)
+        return USOCK_EINVAL;
+    return usock__sys_getsockname(s->fd, a);
+}
+
+USOCK_API int usock_getpeername(usock *s, usock_addr *a)
+{
+    if (!s || !a)
+        return USOCK_EINVAL;
+    return usock__sys_getpeername(s->fd, a);
+}
+
+USOCK_API size_t usock_pending(const usock *s)
+{
+    return s ? pending(s) : 0;
+}
+
+/* makefile: stdio calls these with the socket as cookie. Reads go through
+ * the socket's buffer, so an unbuffered stream's one-byte reads never
+ * become one-byte reads from the kernel. */
+static ssize_t stream_read(void *cookie, char *buf, size_t n)
+{
+    usock *s = cookie;
+    if (!pending(s)) {
+        ssize_t r = s->reset ? USOCK_ECONNRESET : fill(s, USOCK__RBUF_SIZE, deadline_of(s));
+        if (r < 0) {
+            usock__sys_set_errno((int)-r);
+            return -1;
+        }
+    }
+    return (ssize_t)take(s, buf, n);
+}
+
+static ssize_t stream_write(void *cookie, const char *buf, size_t n)
+{
+    ssize_t r = usock_write(cookie, buf, n);
+    if (r < 0) {
+        usock__sys_set_errno((int)-r);
+        return -1;
+    }
+    return r;
+}
+
+USOCK_API FILE *usock_makefile(usock *s, const char *mode)
+{
+    int rd = 0, wr = 0;
+    for (const char *m = mode; m && *m; m++) {
+        if (*m == 'r')
+            rd = 1;
+        else if (*m == 'w')
+            wr = 1;
+        else if (*m == '+')
+            rd = wr = 1;
+        else if (*m != 'b') {
+            rd = wr = 0;
+            break;
+        }
+    }
+    if (!s || (!rd && !wr)) {
+        usock__sys_set_errno(EINVAL);
+        return NULL;
+    }
+    return usock__sys_fopen_stream(s, rd && wr ? "r+" : rd ? "r" : "w", stream_read,
+                                   stream_write);
+}
+
+/* The resolver lives here because it produces usock_addr values; the
+ * platform does the lookup. */
+USOCK_API int usock_getaddrinfo(const char *host, int port, int af, int type, int proto,
+                                int flags, usock_addrinfo **res)
+{
+    if (!res)
+        return USOCK_EINVAL;
+    *res = NULL;
+    if (port < 0 || port > 65535)
+        return USOCK_EINVAL;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    return usock__sys_getaddrinfo(host && *host ? host : NULL, service, af, type, proto, flags,
+                                  res);
+}
+
+USOCK_API void usock_freeaddrinfo(usock_addrinfo *res)
+{
+    while (res) {
+        usock_addrinfo *next = res->next;
+        free(res);
+        res = next;
+    }
+}
