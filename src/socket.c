@@ -1,6 +1,5 @@
 /* socket.c -- the socket object: timeouts, the shared read buffer, stream I/O. */
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,7 +444,7 @@ USOCK_API int usock_getsockopt(usock *s, int level, int name, void *val, socklen
 
 USOCK_API int usock_settimeout(usock *s, double seconds)
 {
-    if (!s || isnan(seconds))
+    if (!s || seconds != seconds) /* NaN */
         return USOCK_EINVAL;
     int ms;
     if (seconds < 0)
@@ -454,8 +453,11 @@ USOCK_API int usock_settimeout(usock *s, double seconds)
         ms = 0;
     else if (seconds * 1000.0 >= (double)INT_MAX)
         ms = INT_MAX;
-    else
-        ms = (int)ceil(seconds * 1000.0); /* a tiny timeout still waits 1 ms */
+    else {
+        /* Rounded up: a tiny timeout still waits 1 ms. */
+        ms = (int)(seconds * 1000.0);
+        ms += ms < seconds * 1000.0;
+    }
     int r = usock__sys_set_nonblocking(s->fd, ms >= 0);
     if (r < 0)
         return r;
