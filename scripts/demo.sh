@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# demo.sh BUILD_DIR -- run every seed program end to end on loopback.
+#
+# The seeds talk to hosts on the Internet (towel.blinkenlights.nl,
+# micropython.org, dl.sipeed.com, a PC on the LAN). Here local stand-ins
+# take their place on 127.0.0.1 (and ::1 when the machine has it), each on
+# a port the system picks: a Python streaming server, Python's http.server,
+# a Python upload receiver, and the seeds' own servers built from
+# examples/. Every client's output is checked, not only shown. The last
+# lines say "ok   NAME" or "FAILED NAME" per program; the exit status is
+# non-zero if any failed. Needs bash, python3, curl and coreutils.
+set -u
+
+BUILD=${1:-build}
+EX=$BUILD/examples
+PROGRAMS=(telnet_client http_get pins_server echo_server echo_client
+          tcp_upper_server tcp_upper_client udp_upper_server udp_upper_client
+          image_download chunked_upload)
+declare -A RESULT
+PIDS=()
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/usock-demo.XXXXXX") || exit 1
+
+# Every process started here is stopped here, by its PID.
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '\n== %s\n' "$*"; }
+pass() { RESULT[$1]=ok; }
+flunk() {
+    RESULT[$1]=FAILED
+    echo "!! $1: $2"
+}
+
+# Starts "$@" in the background under a time limit, output to $TMP/NAME.out
+# and .err; its PID goes to $LAST_PID and to the cleanup list.
+start() {
+    local name=$1
+    shift
+    timeout 60 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# Waits (10 s at most) until the server last started, NAME, prints its
+# "listening on ADDR" line, and sets $PORT to the port in it.
+wait_port() {
+    local name=$1 i line
+    for ((i = 0; i < 100; i++)); do
+        line=$(grep -m1 '^listening on ' "$TMP/$name.out" 2>/dev/null)
+        if [ -n "$line" ]; then
+            PORT=${line##*:}
+            return 0
+        fi
+        kill -0 "$LAST_PID" 2>/dev/null || break # it died: no use waiting
+        sleep 0.1
+    done
+    echo "!! $name did not start listening; its stderr:"
+    cat "$TMP/$name.err"
+    return 1
+}
+
+# Waits (10 s at most) for background PID to end; returns its status, or
+# 124 after stopping it.
+wait_exit() {
+    local pid=$1 i
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid"
+            return
+        fi
+        sleep 0.1
+    done
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 124
+}
+
+# Runs a client (20 s at most), shows the command and what it printed;
+# output in $TMP/NAME.out and .err, status in $RC.
+run() {
+    local name=$1
+    shift
+    echo "\$ ${*/#$BUILD\//}"
+    timeout 20 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+    RC=$?
+    head -c 4000 "$TMP/$name.out"
+    cat "$TMP/$name.err"
+    [ "$RC" -eq 0 ] || echo "(exit status $RC)"
+}
+
+show_server() {
+    echo "-- $1 printed:"
+    cat "$TMP/$1.out" "$TMP/$1.err"
+}
+
+# ---------------------------------------------------------------- stand-ins
+
+WWW=$TMP/www
+mkdir -p "$WWW"
+
+cat >"$TMP/stream_server.py" <<'PY'
+# The towel.blinkenlights.nl stand-in: streams a file line by line to one
+# client, then closes.
+import socket, sys, time
+lines = open(sys.argv[1], 'rb').read().splitlines(keepends=True)
+srv = socket.create_server((sys.argv[2], 0), family=socket.AF_INET6 if ':' in sys.argv[2] else socket.AF_INET)
+print('listening on %s:%d' % (sys.argv[2], srv.getsockname()[1]), flush=True)
+srv.settimeout(20)
+conn, _ = srv.accept()
+with conn:
+    for line in lines:
+        conn.sendall(line)
+        time.sleep(0.02)
+PY
+
+cat >"$TMP/upload_receiver.py" <<'PY'
+# The PC of the upload seed: receives one connection to its end, then prints
+# the byte count and SHA-256 of what came.
+import hashlib, socket, sys
+srv = socket.create_server(('127.0.0.1', 0))
+print('listening on 127.0.0.1:%d' % srv.getsockname()[1], flush=True)
+srv.settimeout(20)
+conn, _ = srv.accept()
+conn.settimeout(20)
+h, n = hashlib.sha256(), 0
+with conn:
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            break
+        h.update(data)
+        n += len(data)
+print(n, h.hexdigest(), flush=True)
+PY
+
+cat >"$TMP/make_files.py" <<'PY'
+# The served files: a small page and a 160x120 24-bit BMP (57654 bytes,
+# so the download takes many recv(4096) calls).
+import struct, sys
+www = sys.argv[1]
+with open(www + '/test.html', 'w') as f:
+    f.write('<!DOCTYPE html>\n<html><head><title>Test</title></head>\n'
+            '<body><p>It works! This page came over usock.</p></body></html>\n')
+w, h = 160, 120
+rows = b''.join(bytes((x * 255 // w, y * 255 // h, (x ^ y) & 255)) * 1
+                for y in range(h) for x in range(w))
+pixels = len(rows)
+header = struct.pack('<2sIHHI', b'BM', 54 + pixels, 0, 0, 54)
+info = struct.pack('<IiiHHIIiiII', 40, w, h, 1, 24, 0, pixels, 2835, 2835, 0, 0)
+with open(www + '/alice.bmp', 'wb') as f:
+    f.write(header + info + rows)
+PY
+
+cat >"$TMP/frames.txt" <<'TXT'
+                 .      .        *        .         .
+        .   A long time ago, in a galaxy far, far away....
+   *          .            .                 .          *
+        ____  _____  _    ____     __        ___    ____  ____
+       / ___||_   _|/ \  |  _ \    \ \      / / \  |  _ \/ ___|
+       \___ \  | | / _ \ | |_) |    \ \ /\ / / _ \ | |_) \___ \
+        ___) | | |/ ___ \|  _ <      \ V  V / ___ \|  _ < ___) |
+       |____/  |_/_/   \_\_| \_\      \_/\_/_/   \_\_| \_\____/
+   .            *          (streamed by a local stand-in)      .
+TXT
+
+python3 "$TMP/make_files.py" "$WWW" || exit 1
+head -c 1048699 /dev/urandom >"$TMP/upload.bin" || exit 1
+
+HAVE_V6=0
+python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null && HAVE_V6=1
+
+for p in "${PROGRAMS[@]}"; do
+    [ -x "$EX/$p" ] || flunk "$p" "$EX/$p is not built (run: cmake --build $BUILD)"
+done
+
+# ---------------------------------------------------------------- the seeds
+
+demo_telnet() {
+    say "telnet_client (MicroPython tutorial 5.1: the Star Wars stream)"
+    start stream python3 -u "$TMP/stream_server.py" "$TMP/frames.txt" 127.0.0.1
+    wait_port stream || { flunk telnet_client "stand-in did not start"; return; }
+    run telnet_client "$EX/telnet_client" 127.0.0.1 "$PORT"
+    if [ "$RC" -ne 0 ]; then
+        flunk telnet_client "exit status $RC"
+    elif ! cmp -s "$TMP/telnet_client.out" "$TMP/frames.txt"; then
+        flunk telnet_client "output differs from what the server sent"
+    else
+        pass telnet_client
+    fi
+}
+
+demo_http() {
+    say "http_get (MicroPython tutorial 5.2), image_download (usocket example 1)"
+    start httpd python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$WWW"
+    local i line
+    PORT=
+    for ((i = 0; i < 100; i++)); do
+        line=$(grep -m1 -o 'port [0-9]*' "$TMP/httpd.out" 2>/dev/null)
+        [ -n "$line" ] && { PORT=${line#port }; break; }
+        sleep 0.1
+    done
+    if [ -z "$PORT" ]; then
+        flunk http_get "http.server did not start"
+        flunk image_download "http.server did not start"
+        cat "$TMP/httpd.err"
+        return
+    fi
+
+    run http_get "$EX/http_get" "http://127.0.0.1:$PORT/test.html"
+    if [ "$RC" -ne 0 ]; then
+        flunk http_get "exit status $RC"
+    elif ! python3 - "$TMP/http_get.out" "$WWW/test.html" <<'PY'; then
+import sys
+resp = open(sys.argv[1], 'rb').read()
+head, sep, body = resp.partition(b'\r\n\r\n')
+sys.exit(not (head.startswith(b'HTTP/1.0 200 ') and sep and body == open(sys.argv[2], 'rb').read()))
+PY
+        flunk http_get "not a 200 response carrying test.html"
+    else
+        pass http_get
+    fi
+
+    echo
+    run image_download "$EX/image_download" 127.0.0.1 "$PORT" /alice.bmp "$TMP/saved.bmp"
+    if [ "$RC" -ne 0 ]; then
+        flunk image_download "exit status $RC"
+    elif ! cmp -s "$TMP/saved.bmp" "$WWW/alice.bmp"; then
+        flunk image_download "saved file differs from the served image"
+    elif [ "$(tail -n1 "$TMP/image_download.out")" != "save ok" ]; then
+        flunk image_download "no 'save ok'"
+    else
+        echo "(saved $(stat -c %s "$TMP/saved.bmp") bytes, identical to the served alice.bmp)"
+        pass image_download
+    fi
+}
+
+demo_pins() {
+    say "pins_server (MicroPython tutorial 5.3), checked with curl"
+    start pins_server "$EX/pins_server" 127.0.0.1 0 1
+    local pid=$LAST_PID rows
+    wait_port pins_server || { flunk pins_server "did not start"; return; }
+    echo "\$ curl -sS -i http://127.0.0.1:$PORT/"
+    curl -sS -i --max-time 10 "http://127.0.0.1:$PORT/" >"$TMP/pins.html" 2>"$TMP/curl.err"
+    RC=$?
+    cat "$TMP/pins.html" "$TMP/curl.err"
+    rows=$(grep -o '<tr><td>Pin([0-9]*)</td><td>[01]</td></tr>' "$TMP/pins.html" | wc -l)
+    wait_exit "$pid"
+    local src=$?
+    show_server pins_server
+    if [ "$RC" -ne 0 ]; then
+        flunk pins_server "curl failed ($RC)"
+    elif ! grep -q $'^Content-type: text/html\r$' "$TMP/pins.html"; then
+        flunk pins_server "no Content-type: text/html"
+    elif [ "$rows" -ne 8 ]; then
+        flunk pins_server "$rows pin rows, want 8"
+    elif [ "$src" -ne 0 ]; then
+        flunk pins_server "server exit status $src"
+    elif ! grep -q '^client connected from 127\.0\.0\.1:[0-9]*$' "$TMP/pins_server.out"; then
+        flunk pins_server "no 'client connected from' line"
+    else
+        pass pins_server
+    fi
+}
+
+demo_echo() {
+    say "echo_server + echo_client (Python socket example, port 50007 -> a free one)"
+    start echo_server "$EX/echo_server" 127.0.0.1 0
+    local pid=$LAST_PID
+    wait_port echo_server || { flunk echo_server "did not start"; flunk echo_client "no server"; return; }
+    run echo_client "$EX/echo_client" 127.0.0.1 "$PORT"
+    if [ "$RC" -eq 0 ] && [ "$(cat "$TMP/echo_client.out")" = "Received b'Hello, world'" ]; then
+        pass echo_client
+    else
+        flunk echo_client "want exactly: Received b'Hello, world'"
+    fi
+    wait_exit "$pid"
+    local src=$?
+    show_server echo_server
+    if [ "$src" -ne 0 ]; then
+        flunk echo_server "exit status $src"
+    elif ! grep -q '^Connected by 127\.0\.0\.1:[0-9]*$' "$TMP/echo_server.out"; then
+        flunk echo_server "no 'Connected by' line"
+    else
+        [ "${RESULT[echo_client]:-}" = ok ] && pass echo_server || flunk echo_server "echo not seen by the client"
+    fi
+}
+
+# upper_pair tcp|udp HOST: the socketserver seed's server and client.
+upper_pair() {
+    local kind=$1 host=$2 srv=${1}_upper_server cli=${1}_upper_client pid src
+    local pattern
+    say "$srv + $cli (Python socketserver example, on $host)"
+    start "$srv" "$EX/$srv" "$host" 0 1
+    pid=$LAST_PID
+    wait_port "$srv" || { flunk "$srv" "did not start"; flunk "$cli" "no server"; return; }
+    run "$cli" "$EX/$cli" -H "$host" -p "$PORT" hello world from usock
+    if [ "$RC" -eq 0 ] && [ "$(cat "$TMP/$cli.out")" = $'Sent:     hello world from usock\nReceived: HELLO WORLD FROM USOCK' ]; then
+        pass "$cli"
+    else
+        flunk "$cli" "want 'Sent:     hello world from usock' / 'Received: HELLO WORLD FROM USOCK'"
+    fi
+    wait_exit "$pid"
+    src=$?
+    show_server "$srv"
+    if [ "$host" = ::1 ]; then pattern='^\[::1\]:[0-9]* wrote:$'; else pattern='^127\.0\.0\.1:[0-9]* wrote:$'; fi
+    if [ "$src" -ne 0 ]; then
+        flunk "$srv" "exit status $src"
+    elif ! grep -q "$pattern" "$TMP/$srv.out" || ! grep -qx "b'hello world from usock'" "$TMP/$srv.out"; then
+        flunk "$srv" "want 'ADDR wrote:' and b'hello world from usock'"
+    else
+        pass "$srv"
+    fi
+}
+
+demo_upload() {
+    say "chunked_upload (usocket example 2), to a Python receiver that hashes what it gets"
+    start receiver python3 -u "$TMP/upload_receiver.py"
+    local pid=$LAST_PID want got
+    wait_port receiver || { flunk chunked_upload "receiver did not start"; return; }
+    run chunked_upload "$EX/chunked_upload" 127.0.0.1 "$PORT" "$TMP/upload.bin"
+    [ "$RC" -eq 0 ] || kill "$pid" 2>/dev/null # no upload is coming
+    wait_exit "$pid"
+    want="$(stat -c %s "$TMP/upload.bin") $(sha256sum "$TMP/upload.bin" | cut -d' ' -f1)"
+    got=$(tail -n1 "$TMP/receiver.out")
+    echo "-- receiver got: $got"
+    echo "-- file is:      $want"
+    if [ "$RC" -ne 0 ]; then
+        flunk chunked_upload "exit status $RC"
+    elif [ "$got" != "$want" ]; then
+        flunk chunked_upload "received bytes differ from the file"
+    else
+        pass chunked_upload
+    fi
+}
+
+demo_telnet
+demo_http
+demo_pins
+demo_echo
+upper_pair tcp 127.0.0.1
+if [ "$HAVE_V6" = 1 ]; then upper_pair udp ::1; else upper_pair udp 127.0.0.1; fi
+demo_upload
+
+echo
+failed=0
+for p in "${PROGRAMS[@]}"; do
+    if [ "${RESULT[$p]:-FAILED}" = ok ]; then
+        echo "ok   $p"
+    else
+        echo "FAILED $p"
+        failed=1
+    fi
+done
+exit $failed
