@@ -1,0 +1,759 @@
+"""The seed programs of examples/ against real peers on loopback.
+
+Each program runs as a process ($USOCK_BIN_DIR/examples/NAME) against Python
+peers (threads in this process) or against its seed partner built from
+examples/. Assertions are on exact output; a success must leave stderr empty
+(so under ASan a leak report fails the test), a failure must exit non-zero
+with exactly one stderr line. Everything is on 127.0.0.1 or ::1 and bounded
+in time; every process started is killed by its PID in cleanup.
+"""
+
+import hashlib
+import http.server
+import os
+import queue
+import re
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+BIN_DIR = os.path.join(os.environ.get("USOCK_BIN_DIR", "build"), "examples")
+TIMEOUT = 20  # seconds, for any one program run, peer or wait
+
+PINS = (0, 2, 4, 5, 12, 13, 14, 15)
+PINS_HTML = """<!DOCTYPE html>
+<html>
+    <head> <title>ESP8266 Pins</title> </head>
+    <body> <h1>ESP8266 Pins</h1>
+        <table border="1"> <tr><th>Pin</th><th>Value</th></tr> %s </table>
+    </body>
+</html>
+"""
+PINS_HEADER = b"HTTP/1.0 200 OK\r\nContent-type: text/html\r\n\r\n"
+
+
+def have_ipv6():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+HAVE_IPV6 = have_ipv6()
+
+
+def prog(name):
+    return os.path.join(BIN_DIR, name)
+
+
+def run(name, *args, timeout=TIMEOUT):
+    """Runs an example to its end; subprocess kills it if it outlives timeout."""
+    return subprocess.run([prog(name), *map(str, args)], capture_output=True,
+                          timeout=timeout)
+
+
+def family_of(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def format_addr(addr):
+    """usock_addr_format's text for a Python address tuple."""
+    if len(addr) == 4:
+        return "[%s]:%d" % addr[:2]
+    return "%s:%d" % addr
+
+
+def closed_port(host="127.0.0.1"):
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket(family_of(host)) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def recv_all(conn):
+    chunks = []
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def recv_until(conn, marker):
+    data = b""
+    while marker not in data:
+        more = conn.recv(4096)
+        if not more:
+            break
+        data += more
+    return data
+
+
+def pins_page():
+    """The page pins_server must serve: the seed's, with this machine's pins."""
+    rows = []
+    for pin in PINS:
+        try:
+            with open("/sys/class/gpio/gpio%d/value" % pin) as f:
+                value = 1 if f.read(1) == "1" else 0
+        except OSError:
+            value = 0
+        rows.append("<tr><td>Pin(%d)</td><td>%d</td></tr>" % (pin, value))
+    return (PINS_HTML % "\n".join(rows)).encode()
+
+
+class Peer:
+    """A Python TCP or UDP server on loopback. For TCP, handler(conn) runs for
+    each of count connections; for UDP, handler(sock) runs once. What the
+    handlers return is in .results; an exception in one is raised by join()."""
+
+    def __init__(self, test, handler, host="127.0.0.1", count=1, udp=False):
+        fam = family_of(host)
+        if udp:
+            self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+            self.sock.bind((host, 0))
+        else:
+            self.sock = socket.create_server((host, 0), family=fam)
+        self.sock.settimeout(TIMEOUT)
+        self.port = self.sock.getsockname()[1]
+        self.results = []
+        self.errors = []
+        self.thread = threading.Thread(target=self._run, args=(handler, count, udp),
+                                       daemon=True)
+        self.thread.start()
+        test.addCleanup(self.close)
+
+    def _run(self, handler, count, udp):
+        try:
+            if udp:
+                self.results.append(handler(self.sock))
+                return
+            for _ in range(count):
+                conn, _ = self.sock.accept()
+                with conn:
+                    conn.settimeout(TIMEOUT)
+                    self.results.append(handler(conn))
+        except Exception as e:  # reported by join()
+            self.errors.append(e)
+
+    def join(self):
+        self.thread.join(TIMEOUT)
+        if self.thread.is_alive():
+            raise AssertionError("peer did not finish")
+        if self.errors:
+            raise self.errors[0]
+        return self.results
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(5)
+
+
+class HttpServer:
+    """Python's http.server on 127.0.0.1, serving a directory, in a thread."""
+
+    def __init__(self, test, directory):
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **kw):
+                super().__init__(*a, directory=directory, **kw)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        test.addCleanup(self.close)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+class Server:
+    """One of the C servers, running until it exits or the test ends. Its
+    first line ("listening on ADDR") gives .port."""
+
+    def __init__(self, test, name, *args):
+        self.proc = subprocess.Popen([prog(name), *map(str, args)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        test.addCleanup(self.kill)
+        self.lines = queue.Queue()
+        self.err = []
+        self.out_thread = threading.Thread(target=self._read_out, daemon=True)
+        self.err_thread = threading.Thread(target=self._read_err, daemon=True)
+        self.out_thread.start()
+        self.err_thread.start()
+        first = self.readline()
+        m = re.fullmatch(r"listening on (.+):(\d+)", first or "")
+        if not m:
+            self.kill()
+            raise AssertionError("%s did not start: %r %r" % (name, first, self.stderr()))
+        self.address = first[len("listening on "):]
+        self.port = int(m.group(2))
+
+    def _read_out(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.decode("utf-8", "replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def _read_err(self):
+        self.err.append(self.proc.stderr.read())
+
+    def readline(self, timeout=TIMEOUT):
+        """The next stdout line, or None at its end."""
+        return self.lines.get(timeout=timeout)
+
+    def rest(self):
+        """The remaining stdout lines, once the process has ended."""
+        self.out_thread.join(TIMEOUT)
+        lines = []
+        while True:
+            line = self.lines.get_nowait()
+            if line is None:
+                return lines
+            lines.append(line)
+
+    def stderr(self):
+        self.err_thread.join(TIMEOUT)
+        return b"".join(self.err)
+
+    def wait(self, timeout=TIMEOUT):
+        return self.proc.wait(timeout)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(TIMEOUT)
+        self.out_thread.join(5)
+        self.err_thread.join(5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+class ExampleTest(unittest.TestCase):
+    def assertOk(self, res):
+        self.assertEqual(res.stderr, b"", res.stderr)
+        self.assertEqual(res.returncode, 0)
+
+    def assertFails(self, res, stderr_regex):
+        """Non-zero exit, and stderr one line matching the regex."""
+        self.assertNotEqual(res.returncode, 0)
+        err = res.stderr.decode("utf-8", "replace")
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertTrue(err.endswith("\n"), err)
+        self.assertRegex(err, "^" + stderr_regex + "\n$")
+
+    def assertRefused(self, res, name, host="127.0.0.1", port=None):
+        where = "[%s]" % host if ":" in host else host
+        self.assertFails(res, re.escape("%s: connect %s:%d: Connection refused" %
+                                        (name, where, port)))
+
+
+class TestTelnetClient(ExampleTest):
+    def stream(self, host):
+        chunks = [b"A long time ago\r\n", b"in a galaxy far, far away", b"...\r\n",
+                  bytes(range(256)), b"x" * 70000, b"\r\nTHE END\r\n"]
+
+        def handler(conn):
+            for c in chunks:
+                conn.sendall(c)
+                time.sleep(0.01)
+
+        peer = Peer(self, handler, host)
+        res = run("telnet_client", host, peer.port)
+        peer.join()
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"".join(chunks))
+
+    def test_prints_the_stream_until_eof(self):
+        self.stream("127.0.0.1")
+
+    @unittest.skipUnless(HAVE_IPV6, "no IPv6 loopback")
+    def test_ipv6(self):
+        self.stream("::1")
+
+    def test_empty_stream(self):
+        peer = Peer(self, lambda conn: None)
+        res = run("telnet_client", "127.0.0.1", peer.port)
+        peer.join()
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"")
+
+    def test_reset_by_peer(self):
+        def handler(conn):
+            conn.sendall(b"some data\r\n")
+            time.sleep(0.2)
+            # SO_LINGER 0: close sends RST instead of FIN.
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+
+        peer = Peer(self, handler)
+        res = run("telnet_client", "127.0.0.1", peer.port)
+        peer.join()
+        self.assertFails(res, re.escape("telnet_client: recv 127.0.0.1:%d: " % peer.port) +
+                         "Connection reset by peer")
+        self.assertTrue(b"some data\r\n".startswith(res.stdout))
+
+    def test_refused(self):
+        port = closed_port()
+        self.assertRefused(run("telnet_client", "127.0.0.1", port), "telnet_client", port=port)
+
+    def test_bad_port(self):
+        res = run("telnet_client", "127.0.0.1", "http")
+        self.assertFails(res, "telnet_client: bad port: http")
+        self.assertEqual(res.returncode, 2)
+
+
+class TestHttpGet(ExampleTest):
+    RESPONSE = (b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n" +
+                b"<html>" + b"0123456789" * 50 + b"\xe2\x9c\x93</html>\n")
+
+    def raw_peer(self, host="127.0.0.1"):
+        """Records the request, answers RESPONSE in small pieces, closes."""
+        def handler(conn):
+            req = recv_until(conn, b"\r\n\r\n")
+            for i in range(0, len(self.RESPONSE), 37):
+                conn.sendall(self.RESPONSE[i:i + 37])
+            return req
+        return Peer(self, handler, host)
+
+    def test_request_is_the_seeds(self):
+        peer = self.raw_peer()
+        res = run("http_get", "http://127.0.0.1:%d/ks/test.html" % peer.port)
+        (req,) = peer.join()
+        self.assertOk(res)
+        self.assertEqual(req, b"GET /ks/test.html HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n\r\n"
+                         % peer.port)
+        self.assertEqual(res.stdout, self.RESPONSE)
+
+    def test_url_without_path(self):
+        peer = self.raw_peer()
+        res = run("http_get", "http://localhost:%d" % peer.port)
+        (req,) = peer.join()
+        self.assertOk(res)
+        self.assertEqual(req, b"GET / HTTP/1.0\r\nHost: localhost:%d\r\n\r\n" % peer.port)
+
+    @unittest.skipUnless(HAVE_IPV6, "no IPv6 loopback")
+    def test_ipv6_literal(self):
+        peer = self.raw_peer("::1")
+        res = run("http_get", "http://[::1]:%d/a?b=c" % peer.port)
+        (req,) = peer.join()
+        self.assertOk(res)
+        self.assertEqual(req, b"GET /a?b=c HTTP/1.0\r\nHost: [::1]:%d\r\n\r\n" % peer.port)
+        self.assertEqual(res.stdout, self.RESPONSE)
+
+    def test_against_http_server(self):
+        with tempfile.TemporaryDirectory() as d:
+            page = b"<!DOCTYPE html>\n<p>test page</p>\n" * 20
+            with open(os.path.join(d, "test.html"), "wb") as f:
+                f.write(page)
+            srv = HttpServer(self, d)
+            res = run("http_get", "http://127.0.0.1:%d/test.html" % srv.port)
+        self.assertOk(res)
+        head, _, body = res.stdout.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.0 200 OK\r\n"), head)
+        self.assertEqual(body, page)
+
+    def test_bad_url(self):
+        for url in ("ftp://x/y", "http://", "http://h:99999/", "http://[::1/"):
+            res = run("http_get", url)
+            self.assertFails(res, re.escape("http_get: bad URL (want http://host[:port]/path): "
+                                            + url))
+
+    def test_refused(self):
+        port = closed_port()
+        res = run("http_get", "http://127.0.0.1:%d/" % port)
+        self.assertRefused(res, "http_get", port=port)
+
+
+class TestPinsServer(ExampleTest):
+    def test_serves_the_pin_table(self):
+        srv = Server(self, "pins_server", "127.0.0.1", 0, 2)
+        self.assertEqual(srv.address, "127.0.0.1:%d" % srv.port)
+        want = PINS_HEADER + pins_page()
+        ports = []
+
+        # A request in pieces, with a header line longer than any buffer.
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as c:
+            ports.append(c.getsockname()[1])
+            for piece in (b"GET / HTTP/1.1\r\n", b"Host: x\r\nX-Long: " + b"a" * 5000,
+                          b"\r\n", b"User-Agent: test\r\n", b"\r\n"):
+                c.sendall(piece)
+                time.sleep(0.02)
+            self.assertEqual(recv_all(c), want)
+        # A client that ends its request without the empty line (EOF).
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as c:
+            ports.append(c.getsockname()[1])
+            c.sendall(b"GET / HTTP/1.0\r\n")
+            c.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_all(c), want)
+
+        self.assertEqual(srv.wait(), 0)
+        self.assertEqual(srv.rest(), ["client connected from 127.0.0.1:%d" % p for p in ports])
+        self.assertEqual(srv.stderr(), b"")
+
+    def test_page_has_eight_rows(self):
+        page = pins_page().decode()
+        self.assertEqual(len(re.findall(r"<tr><td>Pin\(\d+\)</td><td>[01]</td></tr>", page)), 8)
+
+    @unittest.skipUnless(HAVE_IPV6, "no IPv6 loopback")
+    def test_ipv6(self):
+        srv = Server(self, "pins_server", "::1", 0, 1)
+        with socket.create_connection(("::1", srv.port), timeout=TIMEOUT) as c:
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            self.assertEqual(recv_all(c), PINS_HEADER + pins_page())
+            port = c.getsockname()[1]
+        self.assertEqual(srv.wait(), 0)
+        self.assertEqual(srv.rest(), ["client connected from [::1]:%d" % port])
+
+    def test_port_in_use(self):
+        with socket.create_server(("127.0.0.1", 0)) as busy:
+            port = busy.getsockname()[1]
+            res = run("pins_server", "127.0.0.1", port, 1)
+        self.assertFails(res, re.escape("pins_server: bind 127.0.0.1:%d: " % port) +
+                         "Address already in use")
+
+    def test_bad_count(self):
+        res = run("pins_server", "127.0.0.1", 0, 0)
+        self.assertFails(res, "pins_server: bad count: 0")
+
+
+class TestEchoServer(ExampleTest):
+    def echo(self, host):
+        srv = Server(self, "echo_server", host, 0)
+        big = os.urandom(1 << 20)
+        got = []
+        with socket.create_connection((host, srv.port), timeout=TIMEOUT) as c:
+            me = c.getsockname()
+            # Read while writing: the echo of 1 MiB does not fit in buffers.
+            reader = threading.Thread(target=lambda: got.append(recv_all(c)), daemon=True)
+            reader.start()
+            c.sendall(b"Hello, world")
+            c.sendall(big)
+            c.shutdown(socket.SHUT_WR)
+            reader.join(TIMEOUT)
+        self.assertEqual(got, [b"Hello, world" + big])
+        self.assertEqual(srv.wait(), 0)
+        self.assertEqual(srv.rest(), ["Connected by " + format_addr(me)])
+        self.assertEqual(srv.stderr(), b"")
+
+    def test_echoes_until_eof(self):
+        self.echo("127.0.0.1")
+
+    @unittest.skipUnless(HAVE_IPV6, "no IPv6 loopback")
+    def test_ipv6(self):
+        self.echo("::1")
+
+    def test_empty_host_is_ipv4_any(self):
+        srv = Server(self, "echo_server", "", 0)
+        self.assertEqual(srv.address, "0.0.0.0:%d" % srv.port)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT):
+            pass
+        self.assertEqual(srv.wait(), 0)
+
+    def test_reset_by_client(self):
+        srv = Server(self, "echo_server", "127.0.0.1", 0)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as c:
+            c.sendall(b"x")
+            c.recv(1)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        self.assertNotEqual(srv.wait(), 0)
+        err = srv.stderr().decode()
+        self.assertRegex(err, r"^echo_server: recv 127\.0\.0\.1:\d+: Connection reset by peer\n$")
+
+
+class TestEchoClient(ExampleTest):
+    def reply_with(self, answer):
+        def handler(conn):
+            got = recv_until(conn, b"world")
+            conn.sendall(answer)
+            return got
+        return Peer(self, handler)
+
+    def test_against_python_echo(self):
+        peer = self.reply_with(b"Hello, world")
+        res = run("echo_client", "127.0.0.1", peer.port)
+        self.assertEqual(peer.join(), [b"Hello, world"])
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"Received b'Hello, world'\n")
+
+    def test_prints_python_repr(self):
+        for answer in (b"it's", b'say "hi"', b"both ' and \"", b"\x00\x1f\x7f\x80\xff",
+                       b"tab\tnl\ncr\rbs\\", b""):
+            peer = self.reply_with(answer)
+            res = run("echo_client", "127.0.0.1", peer.port)
+            peer.join()
+            self.assertOk(res)
+            self.assertEqual(res.stdout.decode(), "Received %r\n" % answer)
+
+    def test_against_echo_server(self):
+        srv = Server(self, "echo_server", "127.0.0.1", 0)
+        res = run("echo_client", "127.0.0.1", srv.port)
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"Received b'Hello, world'\n")
+        self.assertEqual(srv.wait(), 0)
+        self.assertEqual(len(srv.rest()), 1)
+
+    def test_refused(self):
+        port = closed_port()
+        self.assertRefused(run("echo_client", "127.0.0.1", port), "echo_client", port=port)
+
+    @unittest.skipUnless(HAVE_IPV6, "no IPv6 loopback")
+    def test_refused_ipv6(self):
+        port = closed_port("::1")
+        self.assertRefused(run("echo_client", "::1", port), "echo_client", "::1", port)
+
+
+class TestTcpUpperServer(ExampleTest):
+    def test_two_clients(self):
+        srv = Server(self, "tcp_upper_server", "127.0.0.1", 0, 2)
+        lines = []
+        for send, want, shown in ((b"hello world\n", b"HELLO WORLD", "b'hello world'"),
+                                  (b" \t it's MiXed \r\n", b"IT'S MIXED", "b\"it's MiXed\"")):
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as c:
+                c.sendall(send)
+                self.assertEqual(recv_all(c), want)
+                lines += ["127.0.0.1:%d wrote:" % c.getsockname()[1], shown]
+        self.assertEqual(srv.wait(), 0)
+        self.assertEqual(srv.rest(), lines)
+        self.assertEqual(srv.stderr(), b"")
+
+    def test_client_sends_nothing(self):
+        srv = Server(self, "tcp_upper_server", "127.0.0.1", 0, 1)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as c:
+            c.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_all(c), b"")
+        self.assertEqual(srv.wait(), 0)
+        self.assertEqual(srv.rest()[1:], ["b''"])
+
+
+class TestTcpUpperClient(ExampleTest):
+    def upper_peer(self, host="127.0.0.1"):
+        def handler(conn):
+            data = recv_until(conn, b"\n")
+            conn.sendall(data.strip().upper())
+            return data
+        return Peer(self, handler, host)
+
+    def test_against_python_server(self):
+        peer = self.upper_peer()
+        res = run("tcp_upper_client", "-H", "127.0.0.1", "-p", peer.port, "hello", "world")
+        self.assertEqual(peer.join(), [b"hello world\n"])
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"Sent:     hello world\nReceived: HELLO WORLD\n")
+
+    def test_no_words(self):
+        peer = self.upper_peer()
+        res = run("tcp_upper_client", "-p", peer.port, "-H", "127.0.0.1")
+        self.assertEqual(peer.join(), [b"\n"])
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"Sent:     \nReceived: \n")
+
+    def test_dash_dash(self):
+        peer = self.upper_peer()
+        res = run("tcp_upper_client", "-H", "127.0.0.1", "-p", peer.port, "--", "-x", "y")
+        self.assertEqual(peer.join(), [b"-x y\n"])
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"Sent:     -x y\nReceived: -X Y\n")
+
+    @unittest.skipUnless(HAVE_IPV6, "no IPv6 loopback")
+    def test_against_c_server_ipv6(self):
+        srv = Server(self, "tcp_upper_server", "::1", 0, 1)
+        res = run("tcp_upper_client", "-H", "::1", "-p", srv.port, "over", "IPv6")
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"Sent:     over IPv6\nReceived: OVER IPV6\n")
+        self.assertEqual(srv.wait(), 0)
+        self.assertEqual(srv.rest()[1], "b'over IPv6'")
+
+    def test_refused(self):
+        port = closed_port()
+        res = run("tcp_upper_client", "-H", "127.0.0.1", "-p", port, "hi")
+        self.assertRefused(res, "tcp_upper_client", port=port)
+
+    def test_usage(self):
+        res = run("tcp_upper_client", "-x", "hi")
+        self.assertFails(res, re.escape("usage: tcp_upper_client [-H host] [-p port] "
+                                        "[--] [word ...]"))
+        self.assertEqual(res.returncode, 2)
+
+
+class TestUdpUpperServer(ExampleTest):
+    def test_answers_datagrams(self):
+        srv = Server(self, "udp_upper_server", "127.0.0.1", 0, 2)
+        lines = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+            c.settimeout(TIMEOUT)
+            c.bind(("127.0.0.1", 0))
+            for send, want, shown in ((b"hello world\n", b"HELLO WORLD", "b'hello world'"),
+                                      (b"\x00bin\xff\n", b"\x00BIN\xff", "b'\\x00bin\\xff'")):
+                c.sendto(send, ("127.0.0.1", srv.port))
+                data, addr = c.recvfrom(2048)
+                self.assertEqual(data, want)
+                self.assertEqual(addr, ("127.0.0.1", srv.port))
+                lines += ["127.0.0.1:%d wrote:" % c.getsockname()[1], shown]
+        self.assertEqual(srv.wait(), 0)
+        self.assertEqual(srv.rest(), lines)
+        self.assertEqual(srv.stderr(), b"")
+
+
+class TestUdpUpperClient(ExampleTest):
+    def test_against_python_server(self):
+        def handler(sock):
+            data, addr = sock.recvfrom(2048)
+            sock.sendto(data.strip().upper(), addr)
+            return data
+        peer = Peer(self, handler, udp=True)
+        res = run("udp_upper_client", "-H", "127.0.0.1", "-p", peer.port, "hello", "world")
+        self.assertEqual(peer.join(), [b"hello world\n"])
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"Sent:     hello world\nReceived: HELLO WORLD\n")
+
+    def test_against_c_server(self):
+        host = "::1" if HAVE_IPV6 else "127.0.0.1"
+        srv = Server(self, "udp_upper_server", host, 0, 1)
+        res = run("udp_upper_client", "-H", host, "-p", srv.port, "a", "b", "c")
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"Sent:     a b c\nReceived: A B C\n")
+        self.assertEqual(srv.wait(), 0)
+        self.assertEqual(srv.rest()[1], "b'a b c'")
+
+    def test_no_server_times_out(self):
+        port = closed_port()
+        start = time.monotonic()
+        res = run("udp_upper_client", "-H", "127.0.0.1", "-p", port, "anyone")
+        took = time.monotonic() - start
+        self.assertFails(res, re.escape("udp_upper_client: recv 127.0.0.1:%d: " % port) +
+                         "Connection (timed out|refused)")
+        self.assertLess(took, 15)
+
+
+class TestImageDownload(ExampleTest):
+    def test_saves_the_body(self):
+        image = os.urandom(300000) + b"\r\n\r\n" + os.urandom(1234)
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "assets"))
+            with open(os.path.join(d, "assets", "Alice.bmp"), "wb") as f:
+                f.write(image)
+            srv = HttpServer(self, d)
+            out = os.path.join(d, "saved.bmp")
+            res = run("image_download", "127.0.0.1", srv.port, "/assets/Alice.bmp", out)
+            self.assertOk(res)
+            with open(out, "rb") as f:
+                self.assertEqual(f.read(), image)
+        lines = res.stdout.decode().splitlines()
+        self.assertEqual(lines[-3:], [str(len(image)), "save to " + out, "save ok"])
+        rcv = [int(line[5:]) for line in lines[:-4]]
+        self.assertTrue(all(line.startswith("rcv: ") for line in lines[:-4]))
+        self.assertTrue(all(0 < n <= 4096 for n in rcv))
+        self.assertEqual(sum(rcv), int(lines[-4]))
+        self.assertGreater(int(lines[-4]), len(image))
+
+    def test_request_and_http11_answer(self):
+        body = b"BM" + bytes(range(256)) * 40
+
+        def handler(conn):
+            req = recv_until(conn, b"\r\n\r\n")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n" % len(body) + body)
+            return req
+
+        peer = Peer(self, handler)
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "a.bmp")
+            res = run("image_download", "127.0.0.1", peer.port, "/MAIX/a.bmp", out)
+            (req,) = peer.join()
+            self.assertOk(res)
+            with open(out, "rb") as f:
+                self.assertEqual(f.read(), body)
+        self.assertEqual(req, b"GET /MAIX/a.bmp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                         b"cache-control: no-cache\r\nConnection: close\r\n\r\n" % peer.port)
+
+    def test_not_found(self):
+        with tempfile.TemporaryDirectory() as d:
+            srv = HttpServer(self, d)
+            out = os.path.join(d, "saved.bmp")
+            res = run("image_download", "127.0.0.1", srv.port, "/missing.bmp", out)
+            self.assertFalse(os.path.exists(out))
+        self.assertFails(res, "image_download: server answered: HTTP/1.0 404 File not found")
+
+    def test_times_out_after_5s(self):
+        release = threading.Event()
+
+        def handler(conn):
+            recv_until(conn, b"\r\n\r\n")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+            release.wait(TIMEOUT)  # and never close
+
+        peer = Peer(self, handler)
+        self.addCleanup(release.set)
+        with tempfile.TemporaryDirectory() as d:
+            start = time.monotonic()
+            res = run("image_download", "127.0.0.1", peer.port, "/x", os.path.join(d, "x"))
+            took = time.monotonic() - start
+        release.set()
+        self.assertFails(res, re.escape("image_download: recv 127.0.0.1:%d: " % peer.port) +
+                         "Connection timed out")
+        self.assertGreater(took, 4.5)
+        self.assertLess(took, 15)
+        self.assertTrue(res.stdout.startswith(b"rcv: "))
+
+    def test_refused(self):
+        port = closed_port()
+        with tempfile.TemporaryDirectory() as d:
+            res = run("image_download", "127.0.0.1", port, "/x", os.path.join(d, "x"))
+        self.assertRefused(res, "image_download", port=port)
+
+
+class TestChunkedUpload(ExampleTest):
+    def upload(self, data, slow=False):
+        def handler(conn):
+            if slow:  # let the sender fill every buffer and wait
+                time.sleep(1)
+            return recv_all(conn)
+
+        peer = Peer(self, handler)
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(data)
+            f.flush()
+            res = run("chunked_upload", "127.0.0.1", peer.port, f.name)
+        (got,) = peer.join()
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"sent %d bytes\n" % len(data))
+        self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(data).hexdigest())
+        self.assertEqual(len(got), len(data))
+
+    def test_sends_the_whole_file(self):
+        self.upload(os.urandom((1 << 20) + 123))
+
+    def test_slow_receiver_loses_nothing(self):
+        self.upload(os.urandom(8 << 20), slow=True)
+
+    def test_empty_file(self):
+        self.upload(b"")
+
+    def test_missing_file(self):
+        res = run("chunked_upload", "127.0.0.1", closed_port(), "/nonexistent/Alice.bmp")
+        self.assertFails(res, "chunked_upload: open /nonexistent/Alice.bmp: "
+                              "No such file or directory")
+
+    def test_refused(self):
+        port = closed_port()
+        with tempfile.NamedTemporaryFile() as f:
+            res = run("chunked_upload", "127.0.0.1", port, f.name)
+        self.assertRefused(res, "chunked_upload", port=port)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
