@@ -30,9 +30,11 @@ static int hex_value(char c)
 
 /* Dotted quad in [s, end): exactly four decimal parts 0..255 and no leading
  * zeros, since a leading zero means octal to inet_aton and glibc's
- * inet_pton refuses to guess. Returns 1 when valid. */
+ * inet_pton refuses to guess. Returns 1 when valid; out is written only
+ * then, as glibc does (and as ip_to_addr relies on). */
 static int pton4(const char *s, const char *end, unsigned char out[4])
 {
+    unsigned char tmp[4];
     for (int part = 0; part < 4; part++) {
         if (part > 0) {
             if (s == end || *s != '.')
@@ -50,9 +52,12 @@ static int pton4(const char *s, const char *end, unsigned char out[4])
             if (v > 255)
                 return 0;
         }
-        out[part] = (unsigned char)v;
+        tmp[part] = (unsigned char)v;
     }
-    return s == end;
+    if (s != end)
+        return 0;
+    memcpy(out, tmp, 4);
+    return 1;
 }
 
 /* IPv6 text in [s, end): groups of 1-4 hex digits, at most one "::", a

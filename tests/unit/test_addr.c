@@ -225,6 +225,9 @@ static void check_pton(int af, const char *text)
     int rc = usock_inet_pton(af, text, mine);
     int g = inet_pton(af, text, theirs);
     pton_checks++;
+    /* Neither writes dst when it rejects the text. */
+    if (g != 1 && memcmp(mine, theirs, sizeof mine) != 0)
+        fail_msg("inet_pton(\"%s\") wrote to dst and failed", show(text));
     if ((rc == 0) != (g == 1) || (rc != 0 && rc != USOCK_EINVAL))
         fail_msg("inet_pton(%s, \"%s\"): usock %d, glibc %d", af == AF_INET ? "AF_INET" : "AF_INET6",
                  show(text), rc, g);
@@ -565,6 +568,10 @@ static void check_round_trip(const usock_addr *a, const char *expect)
     if (rc != 0)
         fail_msg("parse(\"%s\") gave %d", text, rc);
     assert_int_equal(back.len, a->len);
+    /* The whole sockaddr, padding and flowinfo included, comes back. */
+    assert_memory_equal(&back.ss, &a->ss, a->len);
+    if (usock_addr_family(a) == AF_INET6)
+        assert_int_equal(v6(a)->sin6_flowinfo, 0);
     assert_int_equal(usock_addr_family(&back), usock_addr_family(a));
     assert_int_equal(usock_addr_port(&back), usock_addr_port(a));
     if (usock_addr_family(a) == AF_INET) {
