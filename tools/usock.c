@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -652,11 +653,7 @@ struct server {
 
 static void server_close(struct server *sv)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* The handler stays: a second signal during cleanup only sets the flag. */
     wake_fd = -1;
     usock_close(sv->wake_r);
     usock_close(sv->wake_w);
@@ -851,6 +848,10 @@ static void client_close(struct echo *e, struct client *c)
 
 static void client_add(struct echo *e, usock *s)
 {
+    /* Replies go out at once: Nagle would hold a small echo back until
+     * the client acknowledges the previous one. */
+    int one = 1;
+    usock_setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct client *c = calloc(1, sizeof *c);
     if (!c || usock_settimeout(s, 0) < 0 ||
         usock_poll_register(e->sv.poll, s, USOCK_POLLIN, c) < 0) {
