@@ -342,7 +342,8 @@ static int loopback_pair(usock **a, usock **b)
         return rc;
     if ((rc = usock_addr_from_ip(&addr, "127.0.0.1", 0)) < 0 ||
         (rc = usock_bind(l, &addr)) < 0 || (rc = usock_listen(l, 1)) < 0 ||
-        (rc = usock_getsockname(l, &addr)) < 0 || (rc = usock_socket(&y, AF_INET, SOCK_STREAM, 0)) < 0 ||
+        (rc = usock_getsockname(l, &addr)) < 0 ||
+        (rc = usock_socket(&y, AF_INET, SOCK_STREAM, 0)) < 0 ||
         (rc = usock_connect(y, &addr)) < 0 || (rc = usock_accept(l, &x, &peer)) < 0 ||
         (rc = usock_getsockname(y, &local)) < 0)
         goto out;
