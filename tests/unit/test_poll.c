@@ -1,0 +1,1032 @@
+/* test_poll.c -- uselect.poll: registration, readiness, the user-space read
+ * buffer, limits, and sockets closed while registered.
+ *
+ * Peers are raw POSIX sockets on loopback. Waits that expect an event use a
+ * generous bound (they return as soon as the event is there); waits that
+ * expect nothing use a short one. Only results are asserted. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "usock.h"
+
+#define assert_code(expr, want)                                                             \
+    do {                                                                                    \
+        long long got_ = (long long)(expr);                                                 \
+        long long want_ = (long long)(want);                                                \
+        if (got_ != want_)                                                                  \
+            fail_msg("%s = %lld (%s), want %lld (%s)", #expr, got_, usock_errname((int)got_), \
+                     want_, usock_errname((int)want_));                                     \
+    } while (0)
+#define assert_ok(expr) assert_code(expr, 0)
+
+/* Bounds for waits: one that should see an event, one that should not. */
+#define EXPECT_MS 5000
+#define QUIET_MS 50
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static void loopback(usock_addr *a, int af, int port)
+{
+    memset(a, 0, sizeof *a);
+    if (af == AF_INET6) {
+        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+        s6.sin6_addr = in6addr_loopback;
+        memcpy(&a->ss, &s6, sizeof s6);
+        a->len = sizeof s6;
+    } else {
+        struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        s4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        memcpy(&a->ss, &s4, sizeof s4);
+        a->len = sizeof s4;
+    }
+}
+
+static int have_ipv6(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        int fd = socket(AF_INET6, SOCK_STREAM, 0);
+        usock_addr a;
+        loopback(&a, AF_INET6, 0);
+        known = fd >= 0 && bind(fd, (struct sockaddr *)&a.ss, a.len) == 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    return known;
+}
+
+#define BOTH_FAMILIES(name)                                                                 \
+    static void name##_v4(void **state)                                                     \
+    {                                                                                       \
+        (void)state;                                                                        \
+        name(AF_INET);                                                                      \
+    }                                                                                       \
+    static void name##_v6(void **state)                                                     \
+    {                                                                                       \
+        (void)state;                                                                        \
+        if (!have_ipv6())                                                                   \
+            skip();                                                                         \
+        name(AF_INET6);                                                                     \
+    }
+#define BOTH(name) cmocka_unit_test(name##_v4), cmocka_unit_test(name##_v6)
+
+/* A library TCP socket connected to a raw peer descriptor. */
+static void tcp_pair(int af, usock **mine, int *peer)
+{
+    int lfd = socket(af, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    usock_addr a;
+    loopback(&a, af, 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a.ss, a.len), 0);
+    assert_int_equal(listen(lfd, 8), 0);
+    a.len = sizeof a.ss;
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a.ss, &a.len), 0);
+    assert_ok(usock_socket(mine, af, SOCK_STREAM, 0));
+    assert_ok(usock_connect(*mine, &a));
+    *peer = accept(lfd, NULL, NULL);
+    assert_true(*peer >= 0);
+    close(lfd);
+}
+
+/* A library UDP socket bound to loopback; *to is its address. */
+static usock *udp_bound(int af, usock_addr *to)
+{
+    usock *u;
+    assert_ok(usock_socket(&u, af, SOCK_DGRAM, 0));
+    usock_addr a;
+    loopback(&a, af, 0);
+    assert_ok(usock_bind(u, &a));
+    assert_ok(usock_getsockname(u, to));
+    return u;
+}
+
+static void raw_send_str(int fd, const char *s)
+{
+    assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+static void raw_sendto(int fd, const char *s, const usock_addr *to)
+{
+    ssize_t r = sendto(fd, s, strlen(s), 0, (const struct sockaddr *)&to->ss, to->len);
+    assert_int_equal(r, (ssize_t)strlen(s));
+}
+
+static void raw_reset(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(fd);
+}
+
+/* True when the kernel holds no bytes for s (only its user buffer might). */
+static int kernel_queue_empty(usock *s)
+{
+    char c;
+    ssize_t r = recv(usock_fileno(s), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+struct sender {
+    int fd;
+    const char *text;
+    int delay_ms;
+};
+
+static void *sender_main(void *arg)
+{
+    struct sender *s = arg;
+    sleep_ms(s->delay_ms);
+    send(s->fd, s->text, strlen(s->text), MSG_NOSIGNAL);
+    return NULL;
+}
+
+/* Finds the event of s among n, or NULL; fails if s appears twice. */
+static const usock_event *event_of(const usock_event *ev, int n, const usock *s)
+{
+    const usock_event *found = NULL;
+    for (int i = 0; i < n; i++)
+        if (ev[i].sock == s) {
+            if (found)
+                fail_msg("one socket reported twice in one wait");
+            found = &ev[i];
+        }
+    return found;
+}
+
+/* ======================================================================== */
+
+static void poll_new_and_free(void **state)
+{
+    (void)state;
+    usock_poll *p = NULL;
+    assert_ok(usock_poll_new(&p));
+    assert_non_null(p);
+    usock_poll_free(p);
+    usock_poll_free(NULL);
+    assert_code(usock_poll_new(NULL), USOCK_EINVAL);
+}
+
+static void empty_poll_times_out_with_zero(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    assert_ok(usock_poll_new(&p));
+    usock_event ev[4];
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
+    usock_poll_free(p);
+}
+
+static void register_twice_is_eexist(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    usock *s;
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_socket(&s, 0, 0, 0));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    assert_code(usock_poll_register(p, s, USOCK_POLLOUT, NULL), USOCK_EEXIST);
+    assert_ok(usock_poll_modify(p, s, USOCK_POLLOUT));
+    assert_code(usock_poll_register(p, s, USOCK_POLLIN, NULL), USOCK_EEXIST);
+    usock_close(s);
+    usock_poll_free(p);
+}
+
+static void modify_and_unregister_of_unknown_socket_are_enoent(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    usock *s;
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_socket(&s, 0, 0, 0));
+    assert_code(usock_poll_modify(p, s, USOCK_POLLIN), USOCK_ENOENT);
+    assert_code(usock_poll_unregister(p, s), USOCK_ENOENT);
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    assert_ok(usock_poll_unregister(p, s));
+    /* Gone means gone: a second unregister, a modify, then a fresh start. */
+    assert_code(usock_poll_unregister(p, s), USOCK_ENOENT);
+    assert_code(usock_poll_modify(p, s, USOCK_POLLOUT), USOCK_ENOENT);
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    usock_close(s);
+    usock_poll_free(p);
+}
+
+/* A socket registered with one poll is unknown to another. */
+static void registration_belongs_to_one_poll(void **state)
+{
+    (void)state;
+    usock_poll *p, *q;
+    usock *s;
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_new(&q));
+    assert_ok(usock_socket(&s, 0, 0, 0));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    assert_code(usock_poll_modify(q, s, USOCK_POLLOUT), USOCK_ENOENT);
+    assert_code(usock_poll_unregister(q, s), USOCK_ENOENT);
+    assert_ok(usock_poll_unregister(p, s));
+    usock_close(s);
+    usock_poll_free(q);
+    usock_poll_free(p);
+}
+
+static void null_arguments_are_einval(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    usock *s;
+    usock_event ev[2];
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_socket(&s, 0, 0, 0));
+    assert_code(usock_poll_register(NULL, s, USOCK_POLLIN, NULL), USOCK_EINVAL);
+    assert_code(usock_poll_register(p, NULL, USOCK_POLLIN, NULL), USOCK_EINVAL);
+    assert_code(usock_poll_modify(NULL, s, USOCK_POLLIN), USOCK_EINVAL);
+    assert_code(usock_poll_modify(p, NULL, USOCK_POLLIN), USOCK_EINVAL);
+    assert_code(usock_poll_unregister(NULL, s), USOCK_EINVAL);
+    assert_code(usock_poll_unregister(p, NULL), USOCK_EINVAL);
+    assert_code(usock_poll_wait(NULL, 0, ev, 2), USOCK_EINVAL);
+    assert_code(usock_poll_wait(p, 0, NULL, 2), USOCK_EINVAL);
+    assert_code(usock_poll_wait(p, 0, ev, 0), USOCK_EINVAL);
+    assert_code(usock_poll_wait(p, 0, ev, -1), USOCK_EINVAL);
+    usock_close(s);
+    usock_poll_free(p);
+}
+
+static void idle_socket_times_out_with_zero(int af)
+{
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(af, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    usock_event ev[4];
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(idle_socket_times_out_with_zero)
+
+static void pollin_when_data_arrives_with_its_udata(int af)
+{
+    usock_poll *p;
+    usock *s;
+    int peer, marker;
+    tcp_pair(af, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &marker));
+    usock_event ev[4];
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    raw_send_str(peer, "data");
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 4), 1);
+    assert_ptr_equal(ev[0].sock, s);
+    assert_ptr_equal(ev[0].udata, &marker);
+    assert_true(ev[0].revents & USOCK_POLLIN);
+    assert_false(ev[0].revents & USOCK_POLLOUT); /* not asked for */
+    /* Level-triggered: still readable until read. */
+    assert_int_equal(usock_poll_wait(p, 0, ev, 4), 1);
+    char buf[8];
+    assert_int_equal(usock_recv(s, buf, sizeof buf), 4);
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(pollin_when_data_arrives_with_its_udata)
+
+static void wait_forever_returns_when_data_arrives(int af)
+{
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(af, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    struct sender sd = {.fd = peer, .text = "late", .delay_ms = 30};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, sender_main, &sd), 0);
+    usock_event ev[2];
+    int n = usock_poll_wait(p, -1, ev, 2);
+    pthread_join(t, NULL);
+    assert_int_equal(n, 1);
+    assert_true(ev[0].revents & USOCK_POLLIN);
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(wait_forever_returns_when_data_arrives)
+
+static void pollout_on_a_connected_socket(int af)
+{
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(af, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLOUT, NULL));
+    usock_event ev[2];
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+    assert_ptr_equal(ev[0].sock, s);
+    assert_true(ev[0].revents & USOCK_POLLOUT);
+    assert_false(ev[0].revents & USOCK_POLLIN);
+    assert_null(ev[0].udata);
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(pollout_on_a_connected_socket)
+
+static void modify_changes_what_is_reported(int af)
+{
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(af, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    int tag;
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &tag));
+    usock_event ev[2];
+    assert_ok(usock_poll_wait(p, 0, ev, 2));
+    assert_ok(usock_poll_modify(p, s, USOCK_POLLOUT));
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+    assert_true(ev[0].revents & USOCK_POLLOUT);
+    assert_ptr_equal(ev[0].udata, &tag); /* modify keeps the udata */
+    assert_ok(usock_poll_modify(p, s, 0));
+    raw_send_str(peer, "x");
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 2));
+    assert_ok(usock_poll_modify(p, s, USOCK_POLLIN | USOCK_POLLOUT));
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+    assert_int_equal(ev[0].revents & (USOCK_POLLIN | USOCK_POLLOUT), USOCK_POLLIN | USOCK_POLLOUT);
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(modify_changes_what_is_reported)
+
+static void pollout_not_reported_while_send_buffer_is_full(int af)
+{
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(af, &s, &peer);
+    assert_ok(usock_setblocking(s, 0));
+    static char chunk[65536];
+    ssize_t r = 0;
+    for (int i = 0; i < 100000 && r >= 0; i++)
+        r = usock_send(s, chunk, sizeof chunk);
+    assert_code(r, USOCK_EAGAIN);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLOUT, NULL));
+    usock_event ev[2];
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 2));
+    /* The peer drains everything: writable again. */
+    int n = 0;
+    for (int i = 0; i < 1000 && n == 0; i++) {
+        while (recv(peer, chunk, sizeof chunk, MSG_DONTWAIT) > 0) {
+        }
+        n = usock_poll_wait(p, 10, ev, 2);
+    }
+    assert_int_equal(n, 1);
+    assert_true(ev[0].revents & USOCK_POLLOUT);
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(pollout_not_reported_while_send_buffer_is_full)
+
+static void peer_close_reports_pollin_or_pollhup(int af)
+{
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(af, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    close(peer);
+    usock_event ev[2];
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+    assert_true(ev[0].revents & (USOCK_POLLIN | USOCK_POLLHUP));
+    char c;
+    assert_int_equal(usock_recv(s, &c, 1), 0);
+    usock_close(s);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(peer_close_reports_pollin_or_pollhup)
+
+/* POLLERR and POLLHUP need not be asked for. */
+static void peer_reset_reports_err_or_hup_even_when_not_asked(int af)
+{
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(af, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    int tag;
+    assert_ok(usock_poll_register(p, s, 0, &tag));
+    usock_event ev[2];
+    assert_ok(usock_poll_wait(p, 0, ev, 2));
+    raw_reset(peer);
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+    assert_ptr_equal(ev[0].sock, s);
+    assert_ptr_equal(ev[0].udata, &tag);
+    assert_true(ev[0].revents & (USOCK_POLLERR | USOCK_POLLHUP));
+    assert_false(ev[0].revents & USOCK_POLLOUT);
+    char c;
+    assert_code(usock_recv(s, &c, 1), USOCK_ECONNRESET);
+    usock_close(s);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(peer_reset_reports_err_or_hup_even_when_not_asked)
+
+/* readline pulls both lines into the socket's buffer; the kernel has
+ * nothing left, yet the socket is readable. */
+static void pollin_while_the_socket_buffer_holds_bytes(int af)
+{
+    usock_poll *p;
+    usock *s;
+    int peer, tag;
+    tcp_pair(af, &s, &peer);
+    raw_send_str(peer, "one\ntwo\n");
+    struct pollfd pf = {.fd = usock_fileno(s), .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+    char line[16];
+    assert_int_equal(usock_readline(s, line, sizeof line), 4);
+    assert_true(usock_pending(s) > 0);
+    assert_true(kernel_queue_empty(s));
+
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &tag));
+    usock_event ev[4];
+    assert_int_equal(usock_poll_wait(p, 0, ev, 4), 1);
+    assert_ptr_equal(ev[0].sock, s);
+    assert_ptr_equal(ev[0].udata, &tag);
+    assert_true(ev[0].revents & USOCK_POLLIN);
+    /* A wait without a bound must not block either. */
+    assert_int_equal(usock_poll_wait(p, -1, ev, 4), 1);
+    assert_int_equal(usock_readline(s, line, sizeof line), 4);
+    assert_string_equal(line, "two\n");
+    /* Now both are empty: quiet again. */
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(pollin_while_the_socket_buffer_holds_bytes)
+
+/* The same socket must come back as one event carrying both bits. */
+static void buffered_pollin_and_kernel_pollout_are_one_event(int af)
+{
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(af, &s, &peer);
+    raw_send_str(peer, "a\nb\n");
+    struct pollfd pf = {.fd = usock_fileno(s), .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+    char line[8];
+    assert_int_equal(usock_readline(s, line, sizeof line), 2);
+    assert_true(kernel_queue_empty(s));
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN | USOCK_POLLOUT, NULL));
+    usock_event ev[4];
+    assert_int_equal(usock_poll_wait(p, 0, ev, 4), 1);
+    assert_int_equal(ev[0].revents & (USOCK_POLLIN | USOCK_POLLOUT), USOCK_POLLIN | USOCK_POLLOUT);
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(buffered_pollin_and_kernel_pollout_are_one_event)
+
+/* Buffered bytes do not make a socket that was not asked about POLLIN
+ * readable. */
+static void buffered_bytes_not_reported_without_pollin_interest(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(AF_INET, &s, &peer);
+    raw_send_str(peer, "a\nb\n");
+    struct pollfd pf = {.fd = usock_fileno(s), .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+    char line[8];
+    assert_int_equal(usock_readline(s, line, sizeof line), 2);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, 0, NULL));
+    usock_event ev[4];
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    assert_ok(usock_poll_modify(p, s, USOCK_POLLIN));
+    assert_int_equal(usock_poll_wait(p, 0, ev, 4), 1);
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+
+/* One socket ready from its buffer, another from the kernel: both come in
+ * one wait. */
+static void buffered_and_kernel_ready_sockets_come_together(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    usock *a, *b;
+    int pa, pb;
+    tcp_pair(AF_INET, &a, &pa);
+    tcp_pair(AF_INET, &b, &pb);
+    raw_send_str(pa, "1\n2\n");
+    struct pollfd pf = {.fd = usock_fileno(a), .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+    char line[8];
+    assert_int_equal(usock_readline(a, line, sizeof line), 2);
+    raw_send_str(pb, "x");
+    pf.fd = usock_fileno(b);
+    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, a, USOCK_POLLIN, NULL));
+    assert_ok(usock_poll_register(p, b, USOCK_POLLIN, NULL));
+    usock_event ev[4];
+    int n = usock_poll_wait(p, EXPECT_MS, ev, 4);
+    assert_int_equal(n, 2);
+    assert_non_null(event_of(ev, n, a));
+    assert_non_null(event_of(ev, n, b));
+    usock_close(a);
+    usock_close(b);
+    close(pa);
+    close(pb);
+    usock_poll_free(p);
+}
+
+/* max caps the events written; the others stay ready for later waits. */
+static void max_smaller_than_ready_count(void **state)
+{
+    (void)state;
+    enum { N = 5 };
+    usock_poll *p;
+    usock *u[N];
+    usock_addr to[N];
+    int tags[N];
+    int raw = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(raw >= 0);
+    assert_ok(usock_poll_new(&p));
+    for (int i = 0; i < N; i++) {
+        u[i] = udp_bound(AF_INET, &to[i]);
+        tags[i] = i;
+        assert_ok(usock_poll_register(p, u[i], USOCK_POLLIN, &tags[i]));
+        raw_sendto(raw, "d", &to[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        struct pollfd pf = {.fd = usock_fileno(u[i]), .events = POLLIN};
+        assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+    }
+    int seen[N] = {0};
+    int total = 0;
+    for (int round = 0; round < 10 && total < N; round++) {
+        usock_event ev[3];
+        ev[2] = (usock_event){.sock = NULL, .revents = -1, .udata = &seen};
+        int n = usock_poll_wait(p, EXPECT_MS, ev, 2);
+        assert_true(n >= 1 && n <= 2);
+        /* Nothing written past max. */
+        assert_null(ev[2].sock);
+        assert_int_equal(ev[2].revents, -1);
+        for (int k = 0; k < n; k++) {
+            int i = *(int *)ev[k].udata;
+            assert_ptr_equal(ev[k].sock, u[i]);
+            assert_false(seen[i]);
+            seen[i] = 1;
+            total++;
+            char c;
+            assert_int_equal(usock_recv(u[i], &c, 1), 1);
+        }
+    }
+    assert_int_equal(total, N);
+    for (int i = 0; i < N; i++)
+        usock_close(u[i]);
+    close(raw);
+    usock_poll_free(p);
+}
+
+/* The same limit when every ready socket is ready from its buffer. */
+static void max_smaller_than_buffered_count(void **state)
+{
+    (void)state;
+    enum { N = 3 };
+    usock_poll *p;
+    usock *s[N];
+    int peer[N];
+    assert_ok(usock_poll_new(&p));
+    for (int i = 0; i < N; i++) {
+        tcp_pair(AF_INET, &s[i], &peer[i]);
+        raw_send_str(peer[i], "l\nm\n");
+        struct pollfd pf = {.fd = usock_fileno(s[i]), .events = POLLIN};
+        assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+        char line[4];
+        assert_int_equal(usock_readline(s[i], line, sizeof line), 2);
+        assert_ok(usock_poll_register(p, s[i], USOCK_POLLIN, NULL));
+    }
+    usock_event ev[3];
+    ev[2].sock = NULL;
+    int n = usock_poll_wait(p, 0, ev, 2);
+    assert_int_equal(n, 2);
+    assert_null(ev[2].sock);
+    assert_true(ev[0].sock != ev[1].sock);
+    assert_int_equal(usock_poll_wait(p, 0, ev, 3), 3);
+    for (int i = 0; i < N; i++) {
+        usock_close(s[i]);
+        close(peer[i]);
+    }
+    usock_poll_free(p);
+}
+
+/* A closed socket leaves the poll: no event names it afterwards, and a new
+ * socket that gets the same descriptor number starts clean. */
+static void closing_a_registered_socket_unregisters_it(int af)
+{
+    usock_poll *p;
+    usock *a, *b;
+    int pa, pb;
+    int tag_a, tag_b, tag_c;
+    tcp_pair(af, &a, &pa);
+    tcp_pair(af, &b, &pb);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, a, USOCK_POLLIN, &tag_a));
+    assert_ok(usock_poll_register(p, b, USOCK_POLLIN, &tag_b));
+    raw_send_str(pa, "for a");
+    struct pollfd pf = {.fd = usock_fileno(a), .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+    usock_close(a);
+    usock_event ev[4];
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
+
+    /* A new socket, most likely on a's old descriptor number: whether it is
+     * or not, only its own registration may count. */
+    usock *c;
+    int pc;
+    tcp_pair(af, &c, &pc);
+    assert_ok(usock_poll_register(p, c, USOCK_POLLIN, &tag_c));
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
+    raw_send_str(pc, "for c");
+    raw_send_str(pb, "for b");
+    int n = 0, got_b = 0, got_c = 0;
+    for (int round = 0; round < 10 && !(got_b && got_c); round++) {
+        n = usock_poll_wait(p, EXPECT_MS, ev, 4);
+        assert_true(n >= 1);
+        for (int k = 0; k < n; k++) {
+            assert_true(ev[k].udata != &tag_a);
+            assert_true(ev[k].sock == b || ev[k].sock == c);
+            if (ev[k].sock == b) {
+                assert_ptr_equal(ev[k].udata, &tag_b);
+                got_b = 1;
+            } else {
+                assert_ptr_equal(ev[k].udata, &tag_c);
+                got_c = 1;
+            }
+        }
+    }
+    assert_true(got_b && got_c);
+    usock_close(b);
+    usock_close(c);
+    close(pa);
+    close(pb);
+    close(pc);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(closing_a_registered_socket_unregisters_it)
+
+/* Freeing the poll first must not leave the socket pointing at it (under
+ * ASan a use after free would show here). */
+static void poll_freed_before_its_sockets(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    usock *s, *t;
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_socket(&s, 0, 0, 0));
+    assert_ok(usock_socket(&t, 0, 0, 0));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    assert_ok(usock_poll_register(p, t, USOCK_POLLIN, NULL));
+    usock_poll_free(p);
+    assert_ok(usock_close(s));
+    /* And t can join a new poll. */
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, t, USOCK_POLLIN, NULL));
+    assert_ok(usock_close(t));
+    usock_event ev[2];
+    assert_ok(usock_poll_wait(p, 0, ev, 2));
+    usock_poll_free(p);
+}
+
+static void unregistered_socket_is_not_reported(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(AF_INET, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    raw_send_str(peer, "x");
+    usock_event ev[2];
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+    assert_ok(usock_poll_unregister(p, s));
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 2));
+    /* Registered again, with a new udata. */
+    int tag;
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &tag));
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+    assert_ptr_equal(ev[0].udata, &tag);
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+
+static void listening_socket_is_readable_with_a_pending_connection(int af)
+{
+    usock_poll *p;
+    usock *l, *c, *srv;
+    assert_ok(usock_socket(&l, af, SOCK_STREAM, 0));
+    usock_addr a;
+    loopback(&a, af, 0);
+    assert_ok(usock_bind(l, &a));
+    assert_ok(usock_listen(l, 4));
+    assert_ok(usock_getsockname(l, &a));
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, l, USOCK_POLLIN, NULL));
+    usock_event ev[2];
+    assert_ok(usock_poll_wait(p, 0, ev, 2));
+    assert_ok(usock_socket(&c, af, SOCK_STREAM, 0));
+    assert_ok(usock_connect(c, &a));
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+    assert_true(ev[0].revents & USOCK_POLLIN);
+    assert_ok(usock_accept(l, &srv, NULL));
+    usock_close(srv);
+    usock_close(c);
+    usock_close(l);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(listening_socket_is_readable_with_a_pending_connection)
+
+/* The uselect way to connect without blocking. */
+static void nonblocking_connect_completes_with_pollout(int af)
+{
+    int lfd = socket(af, SOCK_STREAM, 0);
+    usock_addr a;
+    loopback(&a, af, 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a.ss, a.len), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    a.len = sizeof a.ss;
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a.ss, &a.len), 0);
+    usock_poll *p;
+    usock *c;
+    assert_ok(usock_socket(&c, af, SOCK_STREAM, 0));
+    assert_ok(usock_setblocking(c, 0));
+    int r = usock_connect(c, &a);
+    assert_true(r == 0 || r == USOCK_EINPROGRESS);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, c, USOCK_POLLOUT, NULL));
+    usock_event ev[2];
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+    assert_true(ev[0].revents & USOCK_POLLOUT);
+    assert_false(ev[0].revents & USOCK_POLLERR);
+    if (r != 0)
+        assert_ok(usock_connect(c, &a));
+    int peer = accept(lfd, NULL, NULL);
+    assert_true(peer >= 0);
+    assert_int_equal(usock_send(c, "hi", 2), 2);
+    usock_close(c);
+    close(peer);
+    close(lfd);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(nonblocking_connect_completes_with_pollout)
+
+static void nonblocking_connect_refused_reports_an_error_event(int af)
+{
+    /* Bound, not listening: the kernel answers with RST. */
+    int bfd = socket(af, SOCK_STREAM, 0);
+    usock_addr a;
+    loopback(&a, af, 0);
+    assert_int_equal(bind(bfd, (struct sockaddr *)&a.ss, a.len), 0);
+    a.len = sizeof a.ss;
+    assert_int_equal(getsockname(bfd, (struct sockaddr *)&a.ss, &a.len), 0);
+    usock_poll *p;
+    usock *c;
+    assert_ok(usock_socket(&c, af, SOCK_STREAM, 0));
+    assert_ok(usock_setblocking(c, 0));
+    int r = usock_connect(c, &a);
+    if (r == USOCK_EINPROGRESS) {
+        assert_ok(usock_poll_new(&p));
+        assert_ok(usock_poll_register(p, c, USOCK_POLLOUT, NULL));
+        usock_event ev[2];
+        assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+        assert_true(ev[0].revents & (USOCK_POLLERR | USOCK_POLLHUP | USOCK_POLLOUT));
+        r = usock_connect(c, &a);
+        usock_poll_free(p);
+    }
+    assert_code(r, USOCK_ECONNREFUSED);
+    usock_close(c);
+    close(bfd);
+}
+BOTH_FAMILIES(nonblocking_connect_refused_reports_an_error_event)
+
+static void udp_datagram_reports_pollin(int af)
+{
+    usock_poll *p;
+    usock_addr to;
+    usock *u = udp_bound(af, &to);
+    int raw = socket(af, SOCK_DGRAM, 0);
+    assert_true(raw >= 0);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, u, USOCK_POLLIN, NULL));
+    usock_event ev[2];
+    assert_ok(usock_poll_wait(p, 0, ev, 2));
+    raw_sendto(raw, "dgram", &to);
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
+    assert_true(ev[0].revents & USOCK_POLLIN);
+    char buf[8];
+    assert_int_equal(usock_recv(u, buf, sizeof buf), 5);
+    usock_close(u);
+    close(raw);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(udp_datagram_reports_pollin)
+
+/* Many sockets: each ready one reported once, with its own udata. */
+static void two_hundred_sockets(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    usock_poll *p;
+    usock **u = calloc(N, sizeof *u);
+    usock_addr *to = calloc(N, sizeof *to);
+    int *idx = calloc(N, sizeof *idx);
+    usock_event *ev = calloc(N + 8, sizeof *ev);
+    assert_non_null(u);
+    int raw = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(raw >= 0);
+    assert_ok(usock_poll_new(&p));
+    for (int i = 0; i < N; i++) {
+        u[i] = udp_bound(AF_INET, &to[i]);
+        idx[i] = i;
+        assert_ok(usock_poll_register(p, u[i], USOCK_POLLIN, &idx[i]));
+    }
+    /* Every third socket gets a datagram. */
+    int want = 0;
+    for (int i = 0; i < N; i += 3) {
+        raw_sendto(raw, "x", &to[i]);
+        want++;
+    }
+    for (int i = 0; i < N; i += 3) {
+        struct pollfd pf = {.fd = usock_fileno(u[i]), .events = POLLIN};
+        assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+    }
+    int n = usock_poll_wait(p, EXPECT_MS, ev, N + 8);
+    assert_int_equal(n, want);
+    char *seen = calloc(N, 1);
+    for (int k = 0; k < n; k++) {
+        int i = *(int *)ev[k].udata;
+        assert_int_equal(i % 3, 0);
+        assert_ptr_equal(ev[k].sock, u[i]);
+        assert_true(ev[k].revents & USOCK_POLLIN);
+        assert_false(seen[i]);
+        seen[i] = 1;
+    }
+    /* Close half of them while registered, then the rest unregister. */
+    for (int i = 0; i < N; i += 2)
+        usock_close(u[i]);
+    int n2 = usock_poll_wait(p, 0, ev, N + 8);
+    for (int k = 0; k < n2; k++)
+        assert_int_equal(*(int *)ev[k].udata % 2, 1);
+    for (int i = 1; i < N; i += 2) {
+        assert_ok(usock_poll_unregister(p, u[i]));
+        usock_close(u[i]);
+    }
+    assert_ok(usock_poll_wait(p, 0, ev, N + 8));
+    free(seen);
+    free(u);
+    free(to);
+    free(idx);
+    free(ev);
+    close(raw);
+    usock_poll_free(p);
+}
+
+/* Signals during a wait are retried, not reported. */
+static atomic_int interrupts;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&interrupts, 1);
+}
+
+struct pester {
+    pthread_t target;
+    atomic_int stop;
+};
+
+static void *pester_main(void *arg)
+{
+    struct pester *ps = arg;
+    while (!atomic_load(&ps->stop)) {
+        pthread_kill(ps->target, SIGUSR1);
+        sleep_ms(2);
+    }
+    return NULL;
+}
+
+static void wait_survives_signals(void **state)
+{
+    (void)state;
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_usr1;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    atomic_store(&interrupts, 0);
+
+    usock_poll *p;
+    usock *s;
+    int peer;
+    tcp_pair(AF_INET, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    struct pester ps = {.target = pthread_self()};
+    struct sender sd = {.fd = peer, .text = "after signals", .delay_ms = 80};
+    pthread_t tp, ts;
+    assert_int_equal(pthread_create(&tp, NULL, pester_main, &ps), 0);
+    assert_int_equal(pthread_create(&ts, NULL, sender_main, &sd), 0);
+    usock_event ev[2];
+    int quiet = usock_poll_wait(p, 20, ev, 2); /* ends by timeout, not EINTR */
+    int n = usock_poll_wait(p, -1, ev, 2);     /* ends by the data */
+    atomic_store(&ps.stop, 1);
+    pthread_join(tp, NULL);
+    pthread_join(ts, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    assert_code(quiet, 0);
+    assert_code(n, 1);
+    assert_true(ev[0].revents & USOCK_POLLIN);
+    assert_true(atomic_load(&interrupts) > 0);
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(poll_new_and_free),
+        cmocka_unit_test(empty_poll_times_out_with_zero),
+        cmocka_unit_test(register_twice_is_eexist),
+        cmocka_unit_test(modify_and_unregister_of_unknown_socket_are_enoent),
+        cmocka_unit_test(registration_belongs_to_one_poll),
+        cmocka_unit_test(null_arguments_are_einval),
+        BOTH(idle_socket_times_out_with_zero),
+        BOTH(pollin_when_data_arrives_with_its_udata),
+        BOTH(wait_forever_returns_when_data_arrives),
+        BOTH(pollout_on_a_connected_socket),
+        BOTH(modify_changes_what_is_reported),
+        BOTH(pollout_not_reported_while_send_buffer_is_full),
+        BOTH(peer_close_reports_pollin_or_pollhup),
+        BOTH(peer_reset_reports_err_or_hup_even_when_not_asked),
+        BOTH(pollin_while_the_socket_buffer_holds_bytes),
+        BOTH(buffered_pollin_and_kernel_pollout_are_one_event),
+        cmocka_unit_test(buffered_bytes_not_reported_without_pollin_interest),
+        cmocka_unit_test(buffered_and_kernel_ready_sockets_come_together),
+        cmocka_unit_test(max_smaller_than_ready_count),
+        cmocka_unit_test(max_smaller_than_buffered_count),
+        BOTH(closing_a_registered_socket_unregisters_it),
+        cmocka_unit_test(poll_freed_before_its_sockets),
+        cmocka_unit_test(unregistered_socket_is_not_reported),
+        BOTH(listening_socket_is_readable_with_a_pending_connection),
+        BOTH(nonblocking_connect_completes_with_pollout),
+        BOTH(nonblocking_connect_refused_reports_an_error_event),
+        BOTH(udp_datagram_reports_pollin),
+        cmocka_unit_test(two_hundred_sockets),
+        cmocka_unit_test(wait_survives_signals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
