@@ -1441,6 +1441,90 @@ static void readall_starts_with_what_readline_left(int af)
 }
 BOTH_FAMILIES(readall_starts_with_what_readline_left)
 
+/* A peer that sends one byte every few milliseconds for longer than the
+ * timeout: each byte would reset a per-syscall timeout, but the timeout
+ * bounds the whole call, which then returns what it got. */
+struct trickle {
+    int fd;
+    atomic_int stop;
+};
+
+static void *trickle_main(void *arg)
+{
+    struct trickle *t = arg;
+    for (int i = 0; i < 100 && !atomic_load(&t->stop); i++) {
+        send(t->fd, "z", 1, MSG_NOSIGNAL);
+        sleep_ms(20);
+    }
+    return NULL;
+}
+
+static void read_timeout_bounds_the_whole_call(int af)
+{
+    usock *s;
+    int peer;
+    pair_with_raw_peer(af, &s, &peer);
+    assert_ok(usock_settimeout(s, SHORT_TIMEOUT));
+    struct trickle tr = {.fd = peer};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, trickle_main, &tr), 0);
+    char buf[200];
+    ssize_t r = usock_read(s, buf, sizeof buf);
+    char line[200];
+    ssize_t r2 = usock_readline(s, line, sizeof line);
+    atomic_store(&tr.stop, 1);
+    pthread_join(t, NULL);
+    if (!(r > 0 && r < 100))
+        fail_msg("read gave %zd (%s), want a short count", r, usock_errname((int)r));
+    if (!(r2 > 0 && r2 < 100))
+        fail_msg("readline gave %zd (%s), want a short count", r2, usock_errname((int)r2));
+    assert_int_equal(strspn(line, "z"), (size_t)r2);
+    usock_close(s);
+    close(peer);
+}
+BOTH_FAMILIES(read_timeout_bounds_the_whole_call)
+
+static void readall_nonblocking_is_eagain_and_keeps_the_bytes(int af)
+{
+    usock *s;
+    int peer;
+    pair_with_raw_peer(af, &s, &peer);
+    raw_send_str(peer, "kept");
+    wait_readable(s);
+    assert_ok(usock_setblocking(s, 0));
+    char *out = (char *)&out;
+    assert_code(usock_readall(s, &out, NULL), USOCK_EAGAIN);
+    assert_null(out);
+    close(peer);
+    wait_readable(s);
+    size_t len;
+    assert_ok(usock_readall(s, &out, &len));
+    assert_int_equal(len, 4);
+    assert_string_equal(out, "kept");
+    free(out);
+    usock_close(s);
+}
+BOTH_FAMILIES(readall_nonblocking_is_eagain_and_keeps_the_bytes)
+
+static void readline_of_a_line_that_exactly_fits(int af)
+{
+    usock *s;
+    int peer;
+    pair_with_raw_peer(af, &s, &peer);
+    raw_send_str(peer, "abc\nabcd\n");
+    char buf[5];
+    assert_count(usock_readline(s, buf, sizeof buf), 4);
+    assert_string_equal(buf, "abc\n");
+    /* One byte longer: the '\n' is left for the next call. */
+    assert_count(usock_readline(s, buf, sizeof buf), 4);
+    assert_string_equal(buf, "abcd");
+    assert_count(usock_readline(s, buf, sizeof buf), 1);
+    assert_string_equal(buf, "\n");
+    usock_close(s);
+    close(peer);
+}
+BOTH_FAMILIES(readline_of_a_line_that_exactly_fits)
+
 static void recv_is_zero_at_eof(int af)
 {
     usock *s;
@@ -1647,6 +1731,46 @@ static void timed_read_sees_the_reset(int af)
 }
 BOTH_FAMILIES(timed_read_sees_the_reset)
 
+/* Bytes the library already holds were received: a later reset does not
+ * take them back. */
+static void bytes_buffered_before_a_reset_are_still_returned(int af)
+{
+    usock *s;
+    int peer;
+    pair_with_raw_peer(af, &s, &peer);
+    raw_send_str(peer, "a\nb\n");
+    wait_readable(s);
+    char buf[8];
+    assert_count(usock_readline(s, buf, sizeof buf), 2);
+    raw_reset(peer);
+    wait_readable(s);
+    assert_count(usock_recv(s, buf, sizeof buf), 2);
+    assert_memory_equal(buf, "b\n", 2);
+    assert_code(usock_recv(s, buf, sizeof buf), USOCK_ECONNRESET);
+    usock_close(s);
+}
+BOTH_FAMILIES(bytes_buffered_before_a_reset_are_still_returned)
+
+static void makefile_write_to_a_reset_peer_fails_without_sigpipe(int af)
+{
+    usock *s;
+    int peer;
+    pair_with_raw_peer(af, &s, &peer);
+    FILE *f = usock_makefile(s, "wb");
+    assert_non_null(f);
+    raw_reset(peer);
+    wait_readable(s);
+    int failed = 0;
+    for (int i = 0; i < 200 && !failed; i++)
+        failed = fputs("line\n", f) < 0 || fflush(f) != 0;
+    assert_true(failed);
+    assert_true(ferror(f));
+    assert_true(errno == ECONNRESET || errno == EPIPE);
+    fclose(f);
+    usock_close(s);
+}
+BOTH_FAMILIES(makefile_write_to_a_reset_peer_fails_without_sigpipe)
+
 /* SIGPIPE keeps its default action (terminate) here on purpose: if the
  * library ever wrote without MSG_NOSIGNAL, this test program would die. */
 static void writes_to_a_closed_peer_fail_without_sigpipe(int af)
@@ -1753,6 +1877,28 @@ static void udp_connected_send_and_recv(int af)
     usock_close(b);
 }
 BOTH_FAMILIES(udp_connected_send_and_recv)
+
+/* A datagram is not a stream: what does not fit is dropped, not kept for
+ * the next recv (the stream buffer must not swallow datagrams). */
+static void udp_recv_truncates_a_long_datagram(int af)
+{
+    int pa, pb;
+    usock *a = bound(af, SOCK_DGRAM, &pa);
+    usock *b = bound(af, SOCK_DGRAM, &pb);
+    usock_addr to;
+    loopback(&to, af, pb);
+    assert_count(usock_sendto(a, "0123456789", 10, &to), 10);
+    assert_count(usock_sendto(a, "next", 4, &to), 4);
+    char buf[16];
+    assert_count(usock_recv(b, buf, 3), 3);
+    assert_memory_equal(buf, "012", 3);
+    assert_int_equal(usock_pending(b), 0);
+    assert_count(usock_recv(b, buf, sizeof buf), 4);
+    assert_memory_equal(buf, "next", 4);
+    usock_close(a);
+    usock_close(b);
+}
+BOTH_FAMILIES(udp_recv_truncates_a_long_datagram)
 
 /* ======================================================================== */
 /* makefile                                                                   */
@@ -2122,6 +2268,9 @@ int main(void)
         BOTH(read_eof_in_the_middle_returns_short_count),
         BOTH(readall_reads_until_eof),
         BOTH(readall_starts_with_what_readline_left),
+        BOTH(read_timeout_bounds_the_whole_call),
+        BOTH(readall_nonblocking_is_eagain_and_keeps_the_bytes),
+        BOTH(readline_of_a_line_that_exactly_fits),
         BOTH(recv_is_zero_at_eof),
         /* writes */
         BOTH(sendall_with_timeout_delivers_megabytes_in_order),
@@ -2133,12 +2282,15 @@ int main(void)
         BOTH(every_call_after_peer_reset_is_econnreset),
         BOTH(send_after_peer_reset_is_econnreset_and_stays_so),
         BOTH(timed_read_sees_the_reset),
+        BOTH(bytes_buffered_before_a_reset_are_still_returned),
+        BOTH(makefile_write_to_a_reset_peer_fails_without_sigpipe),
         BOTH(writes_to_a_closed_peer_fail_without_sigpipe),
         BOTH(write_after_own_shutdown_fails_without_sigpipe),
         /* UDP */
         BOTH(udp_sendto_recvfrom_gives_the_sender_address),
         BOTH(udp_recv_keeps_datagram_boundaries),
         BOTH(udp_connected_send_and_recv),
+        BOTH(udp_recv_truncates_a_long_datagram),
         /* makefile */
         BOTH(makefile_fgets_reads_lines_and_fprintf_writes),
         BOTH(makefile_fclose_leaves_the_socket_open),
