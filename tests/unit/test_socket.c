@@ -760,6 +760,23 @@ BOTH_FAMILIES(getaddrinfo_answer_connects)
 /* ======================================================================== */
 /* timeouts and non-blocking mode                                             */
 
+/* A tiny timeout is still a timeout: rounded up, never turned into
+ * non-blocking mode (which would say EAGAIN). */
+static void tiny_positive_timeout_is_a_timeout_not_nonblocking(void **state)
+{
+    (void)state;
+    usock *s;
+    int peer;
+    pair_with_raw_peer(AF_INET, &s, &peer);
+    assert_ok(usock_settimeout(s, 1e-9));
+    assert_true(usock_gettimeout(s) > 0);
+    char buf[4];
+    assert_code(usock_recv(s, buf, sizeof buf), USOCK_ETIMEDOUT);
+    assert_code(usock_read(s, buf, sizeof buf), USOCK_ETIMEDOUT);
+    usock_close(s);
+    close(peer);
+}
+
 static void gettimeout_reports_what_was_set(void **state)
 {
     (void)state;
@@ -922,6 +939,17 @@ static void nonblocking_accept_and_recv_are_eagain(int af)
     usock *conn = (usock *)&conn;
     assert_code(usock_accept(l, &conn, NULL), USOCK_EAGAIN);
     assert_null(conn);
+    /* With a connection waiting, a non-blocking accept takes it. */
+    usock *c;
+    usock_addr a;
+    loopback(&a, af, port);
+    assert_ok(usock_socket(&c, af, SOCK_STREAM, 0));
+    assert_ok(usock_connect(c, &a));
+    wait_readable(l);
+    assert_ok(usock_accept(l, &conn, NULL));
+    assert_non_null(conn);
+    usock_close(conn);
+    usock_close(c);
     usock_close(l);
 
     usock *s;
@@ -2238,6 +2266,7 @@ int main(void)
         BOTH(getaddrinfo_answer_connects),
         /* timeouts */
         cmocka_unit_test(gettimeout_reports_what_was_set),
+        cmocka_unit_test(tiny_positive_timeout_is_a_timeout_not_nonblocking),
         BOTH(connect_timeout_when_backlog_is_full_is_etimedout),
         BOTH(nonblocking_connect_is_einprogress_then_completes),
         BOTH(nonblocking_connect_to_full_backlog_is_einprogress),
