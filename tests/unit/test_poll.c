@@ -1028,5 +1028,8 @@ int main(void)
         cmocka_unit_test(two_hundred_sockets),
         cmocka_unit_test(wait_survives_signals),
     };
+    /* A watchdog: a library call that hangs (a lost wakeup, a timeout
+     * that never fires) ends the program instead of the ctest budget. */
+    alarm(60);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2336,5 +2336,8 @@ int main(void)
         BOTH(accept_on_a_socket_that_does_not_listen_fails),
         cmocka_unit_test(bind_with_address_of_the_other_family_fails),
     };
+    /* A watchdog: a library call that hangs (a lost wakeup, a timeout
+     * that never fires) ends the program instead of the ctest budget. */
+    alarm(120);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
