@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""test_install.py -- install usock into a temporary prefix and use it as a user would.
+
+ctest runs this with USOCK_BIN_DIR (the build directory) and USOCK_SOURCE_DIR
+(the source tree) in the environment. It:
+
+- installs the build with `cmake --install BIN_DIR --prefix TMP`;
+- checks the installed headers, libusock.a, libusock.so, usock.pc and the CLI;
+- checks that libusock.so exports exactly the USOCK_API functions of the
+  headers: usock_* names only, no usock__ internals, nothing else;
+- extracts the C example from README.md (between `<!-- example: hello.c -->`
+  and `<!-- /example -->`), builds it with `cc $(pkg-config --cflags --libs
+  usock)` against the install, once linked to the shared library and once to
+  the static one, and runs both against a Python TCP server on 127.0.0.1.
+
+If the build was made with USOCK_SANITIZE=ON, the example is built with the
+same compiler and -fsanitize=address,undefined, as the library needs.
+Loopback only; every step has a time limit.
+"""
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+from pathlib import Path
+
+SOURCE_DIR = Path(os.environ.get("USOCK_SOURCE_DIR") or Path(__file__).resolve().parents[2])
+BIN_DIR = Path(os.environ.get("USOCK_BIN_DIR") or SOURCE_DIR / "build")
+
+STEP_TIMEOUT = 180  # seconds for install, pkg-config, compile
+RUN_TIMEOUT = 30    # seconds for one run of the example
+EXAMPLE_RE = re.compile(
+    r"<!-- example: (?P<name>[\w.]+) -->\s*```c\n(?P<code>.*?)```\s*<!-- /example -->", re.S)
+# Names a linker may add to a shared library's dynamic symbol table on its
+# own; they are not the library's exports.
+LINKER_SYMBOLS = {"_init", "_fini", "_edata", "_end", "__bss_start"}
+
+
+def run(cmd, env=None, timeout=STEP_TIMEOUT, check=True):
+    """Runs cmd (a list), returns the CompletedProcess; fails the test with
+    the command's output when check is set and it does not exit 0."""
+    r = subprocess.run([str(c) for c in cmd], env=env, timeout=timeout,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if check and r.returncode != 0:
+        raise AssertionError("command failed (%d): %s\nstdout:\n%s\nstderr:\n%s" % (
+            r.returncode, shlex.join(str(c) for c in cmd), r.stdout, r.stderr))
+    return r
+
+
+def read_cache(bin_dir):
+    """CMakeCache.txt as a dict NAME -> value."""
+    cache = {}
+    for line in (bin_dir / "CMakeCache.txt").read_text().splitlines():
+        m = re.match(r"^([A-Za-z_][\w.+-]*):[A-Z_]+=(.*)$", line)
+        if m:
+            cache[m.group(1)] = m.group(2)
+    return cache
+
+
+def cmake_true(value):
+    return value.upper() in ("1", "ON", "YES", "TRUE", "Y") if value else False
+
+
+def header_version():
+    text = (SOURCE_DIR / "include" / "usock.h").read_text()
+    version = re.search(r'#define USOCK_VERSION_STRING "([^"]+)"', text).group(1)
+    major = re.search(r"#define USOCK_VERSION_MAJOR (\d+)", text).group(1)
+    return version, major
+
+
+def declared_api():
+    """Every function the public headers mark USOCK_API."""
+    names = set()
+    for h in [SOURCE_DIR / "include" / "usock.h", *sorted((SOURCE_DIR / "include" / "usock").glob("*.h"))]:
+        text = re.sub(r"/\*.*?\*/", " ", h.read_text(), flags=re.S)
+        names.update(re.findall(r"\bUSOCK_API\b[^;{]*?\b(usock_\w+)\s*\(", text))
+    return names
+
+
+class UpperServer:
+    """A one-connection TCP server on 127.0.0.1, the seed's MyTCPHandler:
+    reads one line, answers it stripped and upper-cased, closes."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.sock.settimeout(RUN_TIMEOUT)
+        self.port = self.sock.getsockname()[1]
+        self.received = b""
+        self.error = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.sock.accept()
+            with conn:
+                conn.settimeout(RUN_TIMEOUT)
+                while b"\n" not in self.received:
+                    data = conn.recv(1024)
+                    if not data:
+                        break
+                    self.received += data
+                conn.sendall(self.received.strip().upper())
+        except OSError as e:
+            self.error = e
+
+    def close(self):
+        self.thread.join(RUN_TIMEOUT)
+        self.sock.close()
+
+
+class InstallTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not (BIN_DIR / "CMakeCache.txt").is_file():
+            raise unittest.SkipTest("no build in %s (set USOCK_BIN_DIR)" % BIN_DIR)
+        for tool in ("cmake", "pkg-config", "nm"):
+            if not shutil.which(tool):
+                raise unittest.SkipTest("%s is not installed" % tool)
+        cls.cache = read_cache(BIN_DIR)
+        cls.sanitize = cmake_true(cls.cache.get("USOCK_SANITIZE"))
+        # A sanitized library needs the sanitizer runtime of the compiler
+        # that built it; otherwise the README's plain `cc` is the test.
+        cls.cc = cls.cache.get("CMAKE_C_COMPILER") if cls.sanitize else None
+        cls.cc = cls.cc or shutil.which("cc") or "cc"
+        cls.san_flags = (["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+                         if cls.sanitize else [])
+        cls.tmp = Path(tempfile.mkdtemp(prefix="usock-install."))
+        cls.prefix = cls.tmp / "prefix"
+        try:
+            run(["cmake", "--install", BIN_DIR, "--prefix", cls.prefix])
+            archives = sorted(cls.prefix.glob("lib*/**/libusock.a"))
+            if len(archives) != 1:
+                raise AssertionError("expected one libusock.a under %s, found %s"
+                                     % (cls.prefix, archives))
+            # lib, lib64 or the multiarch lib/x86_64-linux-gnu (GNUInstallDirs).
+            cls.libdir = archives[0].parent
+            cls.pc_dir = cls.libdir / "pkgconfig"
+            cls.pc_env = dict(os.environ, PKG_CONFIG_PATH=str(cls.pc_dir))
+            cls.pc_env.pop("PKG_CONFIG_LIBDIR", None)
+            cls.pc_env.pop("PKG_CONFIG_SYSROOT_DIR", None)
+        except BaseException:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # ---- the installed files
+
+    def test_libdir_is_gnuinstalldirs(self):
+        rel = self.libdir.relative_to(self.prefix).as_posix()
+        self.assertRegex(rel, r"^(lib|lib64|lib/[\w-]+-linux-gnu\w*)$")
+
+    def test_headers(self):
+        src = SOURCE_DIR / "include"
+        headers = [src / "usock.h", *sorted((src / "usock").glob("*.h"))]
+        self.assertGreater(len(headers), 3)
+        for h in headers:
+            rel = h.relative_to(src)
+            installed = self.prefix / "include" / rel
+            self.assertTrue(installed.is_file(), "%s not installed" % rel)
+            self.assertEqual(installed.read_bytes(), h.read_bytes(), "%s differs" % rel)
+
+    def test_libraries(self):
+        _, major = header_version()
+        self.assertTrue((self.libdir / "libusock.a").is_file())
+        so = self.libdir / "libusock.so"
+        self.assertTrue(so.exists(), "libusock.so not installed")
+        self.assertTrue(so.resolve().is_file())
+        # The run-time name programs record (SONAME).
+        self.assertTrue((self.libdir / ("libusock.so." + major)).exists())
+
+    def test_pkgconfig_file(self):
+        version, _ = header_version()
+        self.assertTrue((self.pc_dir / "usock.pc").is_file(), "usock.pc not in %s" % self.pc_dir)
+        r = run(["pkg-config", "--modversion", "usock"], env=self.pc_env)
+        self.assertEqual(r.stdout.strip(), version)
+
+    def test_cli_installed(self):
+        version, _ = header_version()
+        usock = self.prefix / "bin" / "usock"
+        self.assertTrue(usock.is_file(), "bin/usock not installed")
+        r = run([usock, "--version"], timeout=RUN_TIMEOUT)
+        self.assertIn(version, r.stdout)
+
+    # ---- the shared library's exports
+
+    def test_exports_only_the_api(self):
+        r = run(["nm", "-D", "--defined-only", self.libdir / "libusock.so"])
+        exported = set()
+        for line in r.stdout.splitlines():
+            fields = line.split()
+            if fields:
+                exported.add(fields[-1].split("@")[0])
+        exported -= LINKER_SYMBOLS
+        internals = sorted(n for n in exported if n.startswith("usock__"))
+        self.assertEqual(internals, [], "usock__ internals exported")
+        others = sorted(n for n in exported if not n.startswith("usock_"))
+        self.assertEqual(others, [], "names outside usock_ exported")
+        api = declared_api()
+        self.assertGreater(len(api), 40)
+        self.assertEqual(sorted(api - exported), [], "declared USOCK_API but not exported")
+        self.assertEqual(sorted(exported - api), [], "exported but not declared USOCK_API")
+
+    # ---- the README's example, built against the install
+
+    def example(self):
+        readme = (SOURCE_DIR / "README.md").read_text()
+        found = EXAMPLE_RE.findall(readme)
+        self.assertEqual(len(found), 1, "README.md must hold one <!-- example: NAME --> block")
+        name, code = found[0]
+        path = self.tmp / name
+        path.write_text(code)
+        return path
+
+    def pkg_flags(self):
+        """`pkg-config --cflags --libs usock`, as a list. usock.pc records the
+        prefix chosen at configure time; when the files were installed under
+        another one (cmake --install --prefix), pkg-config is told where."""
+        r = run(["pkg-config", "--variable=prefix", "usock"], env=self.pc_env)
+        extra = []
+        if Path(r.stdout.strip()) != self.prefix:
+            sys.stderr.write("note: usock.pc says prefix=%s, not the install prefix %s; "
+                             "using --define-variable=prefix\n" % (r.stdout.strip(), self.prefix))
+            extra = ["--define-variable=prefix=%s" % self.prefix]
+        r = run(["pkg-config", *extra, "--cflags", "--libs", "usock"], env=self.pc_env)
+        flags = shlex.split(r.stdout)
+        self.assertIn("-lusock", flags)
+        self.assertIn("-I%s" % (self.prefix / "include"), flags)
+        self.assertIn("-L%s" % self.libdir, flags)
+        return flags
+
+    def build(self, src, exe, flags):
+        run([self.cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", src, "-o", exe,
+             *flags, *self.san_flags])
+        self.assertTrue(exe.is_file())
+
+    def run_example(self, exe, env=None):
+        server = UpperServer()
+        try:
+            r = run([exe, "127.0.0.1", str(server.port)], env=env, timeout=RUN_TIMEOUT,
+                    check=False)
+        finally:
+            server.close()
+        self.assertIsNone(server.error)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(server.received, b"Hello, world\n")
+        self.assertEqual(r.stdout, "Received: HELLO, WORLD\n")
+        self.assertEqual(r.stderr, "")
+
+    def refused(self, exe, env=None):
+        # A bound socket that does not listen: connecting to it is refused.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            r = run([exe, "127.0.0.1", str(port)], env=env, timeout=RUN_TIMEOUT, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, "connect: Connection refused\n")
+
+    def test_example_shared(self):
+        src = self.example()
+        exe = self.tmp / "hello_shared"
+        self.build(src, exe, self.pkg_flags())
+        env = dict(os.environ, LD_LIBRARY_PATH=str(self.libdir))
+        if shutil.which("ldd"):
+            r = run(["ldd", exe], env=env)
+            self.assertIn(str(self.libdir / "libusock.so"), r.stdout)
+        self.run_example(exe, env)
+        self.refused(exe, env)
+
+    def test_example_static(self):
+        src = self.example()
+        exe = self.tmp / "hello_static"
+        flags = []
+        for f in self.pkg_flags():
+            flags += ["-Wl,-Bstatic", f, "-Wl,-Bdynamic"] if f == "-lusock" else [f]
+        self.build(src, exe, flags)
+        env = dict(os.environ)
+        env.pop("LD_LIBRARY_PATH", None)
+        if shutil.which("ldd"):
+            r = run(["ldd", exe], env=env)
+            self.assertNotIn("libusock", r.stdout)
+        self.run_example(exe, env)
+        self.refused(exe, env)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
