@@ -27,4 +27,7 @@ struct usock {
 /* Removes s from the poll that registered it, if any (usock_close). */
 void usock__poll_forget(usock *s);
 
+/* Tells the poll that registered s that s now holds buffered bytes. */
+void usock__poll_note_buffered(usock *s);
+
 #endif

@@ -21,6 +21,11 @@ struct usock_poll {
     struct slot *slot;
     int cap, free_head;
     unsigned gen;
+    /* Whether a registered socket may hold buffered bytes: set when one
+     * buffers (usock__poll_note_buffered), so that wait scans the slots
+     * only then, not on every call. shared: some socket is registered in
+     * another poll too and cannot tell both, so every wait scans. */
+    int maybe_buffered, shared;
     int *kslots, *krevents; /* the backend's answer, sized for max */
     int kcap;
 };
@@ -99,6 +104,8 @@ USOCK_API int usock_poll_register(usock_poll *p, usock *s, int events, void *uda
     int i = alloc_slot(p);
     if (i < 0)
         return i;
+    if (s->poll && s->poll != p)
+        s->poll->shared = p->shared = 1;
     int r = usock__sys_poller_add(p->sys, s->fd, i, events);
     if (r < 0) {
         free_slot(p, i);
@@ -107,6 +114,7 @@ USOCK_API int usock_poll_register(usock_poll *p, usock *s, int events, void *uda
     p->slot[i] = (struct slot){.sock = s, .events = events, .udata = udata};
     s->poll = p;
     s->poll_slot = i;
+    p->maybe_buffered = 1;
     return 0;
 }
 
@@ -118,8 +126,10 @@ USOCK_API int usock_poll_modify(usock_poll *p, usock *s, int events)
     if (i < 0)
         return USOCK_ENOENT;
     int r = usock__sys_poller_mod(p->sys, s->fd, i, events);
-    if (r == 0)
+    if (r == 0) {
         p->slot[i].events = events;
+        p->maybe_buffered = 1;
+    }
     return r;
 }
 
@@ -141,6 +151,12 @@ void usock__poll_forget(usock *s)
 {
     if (s->poll)
         usock_poll_unregister(s->poll, s);
+}
+
+void usock__poll_note_buffered(usock *s)
+{
+    if (s->poll)
+        s->poll->maybe_buffered = 1;
 }
 
 static int buffered(const struct slot *e)
@@ -179,8 +195,10 @@ USOCK_API int usock_poll_wait(usock_poll *p, int timeout_ms, usock_event *ev, in
     if (!p || !ev || max <= 0)
         return USOCK_EINVAL;
     int nbuf = 0;
-    for (int i = 0; i < p->cap; i++)
-        nbuf += buffered(&p->slot[i]);
+    if (p->maybe_buffered || p->shared)
+        for (int i = 0; i < p->cap; i++)
+            nbuf += buffered(&p->slot[i]);
+    p->maybe_buffered = nbuf > 0;
     int out = 0;
     p->gen++;
     if (nbuf < max) {

@@ -91,6 +91,8 @@ static size_t pending(const usock *s)
 static size_t take(usock *s, void *buf, size_t n)
 {
     size_t k = pending(s) < n ? pending(s) : n;
+    if (k == 0) /* rbuf may still be NULL */
+        return 0;
     memcpy(buf, s->rbuf + s->rpos, k);
     s->rpos += k;
     return k;
@@ -115,8 +117,10 @@ static ssize_t fill(usock *s, size_t min_cap, int64_t deadline)
         s->rpos = 0;
     }
     ssize_t r = io_recv(s, s->rbuf + s->rlen, s->rcap - s->rlen, deadline);
-    if (r > 0)
+    if (r > 0) {
         s->rlen += (size_t)r;
+        usock__poll_note_buffered(s);
+    }
     return r;
 }
 
