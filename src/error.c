@@ -35,6 +35,7 @@
     X(USOCK_ENOPROTOOPT, "ENOPROTOOPT", "Protocol not available")             \
     X(USOCK_EPROTONOSUPPORT, "EPROTONOSUPPORT", "Protocol not supported")     \
     X(USOCK_EOPNOTSUPP, "EOPNOTSUPP", "Operation not supported")              \
+    X(USOCK_ENOTSUP, "ENOTSUP", "Operation not supported")                    \
     X(USOCK_EAFNOSUPPORT, "EAFNOSUPPORT", "Address family not supported by protocol") \
     X(USOCK_EADDRINUSE, "EADDRINUSE", "Address already in use")               \
     X(USOCK_EADDRNOTAVAIL, "EADDRNOTAVAIL", "Cannot assign requested address") \
@@ -73,8 +74,8 @@ static const struct entry entries[] = {USOCK_ERRORS(ENTRY)};
 
 static const struct entry *find(int code)
 {
-    /* EAGAIN and EWOULDBLOCK, ENOTSUP and EOPNOTSUPP share values on Linux:
-     * the first entry wins. */
+    /* Where two names share a value (ENOTSUP and EOPNOTSUPP on Linux), the
+     * first entry wins. */
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
         if (entries[i].code == code)
             return &entries[i];

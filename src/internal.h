@@ -10,6 +10,12 @@
 /* Size of a socket's read buffer, allocated on first buffered read. */
 #define USOCK__RBUF_SIZE 16384
 
+/* A socket's registration in a poll: which one, and its slot there. */
+struct usock__reg {
+    usock_poll *poll;
+    int slot;
+};
+
 struct usock {
     int fd;
     int family, type, proto;
@@ -20,14 +26,14 @@ struct usock {
     char *rbuf;        /* bytes read from the kernel, not yet returned */
     size_t rpos, rlen; /* unread bytes are rbuf[rpos .. rlen) */
     size_t rcap;       /* size of rbuf */
-    usock_poll *poll;  /* the poll that registered it last, for close */
-    int poll_slot;
+    struct usock__reg *regs; /* the polls that hold it, for close */
+    int nregs;
 };
 
-/* Removes s from the poll that registered it, if any (usock_close). */
+/* Removes s from every poll that holds it (usock_close). */
 void usock__poll_forget(usock *s);
 
-/* Tells the poll that registered s that s now holds buffered bytes. */
+/* Tells the polls that hold s that s now holds buffered bytes. */
 void usock__poll_note_buffered(usock *s);
 
 #endif

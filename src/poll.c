@@ -2,7 +2,8 @@
  *
  * Registered sockets live in slots; the backend reports slots. A socket
  * whose user-space read buffer holds bytes is readable whatever the kernel
- * says, so wait reports it at once. */
+ * says, so wait reports it at once. Each socket lists the polls that hold
+ * it, so that closing it removes it from every one. */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -21,11 +22,10 @@ struct usock_poll {
     struct slot *slot;
     int cap, free_head;
     unsigned gen;
-    /* Whether a registered socket may hold buffered bytes: set when one
-     * buffers (usock__poll_note_buffered), so that wait scans the slots
-     * only then, not on every call. shared: some socket is registered in
-     * another poll too and cannot tell both, so every wait scans. */
-    int maybe_buffered, shared;
+    /* Set when a registered socket may hold buffered bytes, so that wait
+     * scans the slots only then, not on every call. */
+    int maybe_buffered;
+    int scan_from;          /* where the buffered scan starts, for fairness */
     int *kslots, *krevents; /* the backend's answer, sized for max */
     int kcap;
 };
@@ -47,28 +47,46 @@ USOCK_API int usock_poll_new(usock_poll **out)
     return 0;
 }
 
+/* The socket's own record of its registrations. */
+static int reg_find(const usock *s, const usock_poll *p)
+{
+    for (int i = 0; i < s->nregs; i++)
+        if (s->regs[i].poll == p)
+            return i;
+    return -1;
+}
+
+static int reg_add(usock *s, usock_poll *p, int slot)
+{
+    struct usock__reg *r = realloc(s->regs, (size_t)(s->nregs + 1) * sizeof *r);
+    if (!r)
+        return USOCK_ENOMEM;
+    r[s->nregs++] = (struct usock__reg){.poll = p, .slot = slot};
+    s->regs = r;
+    return 0;
+}
+
+static void reg_remove(usock *s, int i)
+{
+    s->regs[i] = s->regs[--s->nregs];
+    if (s->nregs == 0) {
+        free(s->regs);
+        s->regs = NULL;
+    }
+}
+
 USOCK_API void usock_poll_free(usock_poll *p)
 {
     if (!p)
         return;
     for (int i = 0; i < p->cap; i++)
-        if (p->slot[i].sock && p->slot[i].sock->poll == p)
-            p->slot[i].sock->poll = NULL;
+        if (p->slot[i].sock)
+            reg_remove(p->slot[i].sock, reg_find(p->slot[i].sock, p));
     usock__sys_poller_free(p->sys);
     free(p->slot);
     free(p->kslots);
     free(p->krevents);
     free(p);
-}
-
-static int find(const usock_poll *p, const usock *s)
-{
-    if (s->poll == p && s->poll_slot < p->cap && p->slot[s->poll_slot].sock == s)
-        return s->poll_slot;
-    for (int i = 0; i < p->cap; i++)
-        if (p->slot[i].sock == s)
-            return i;
-    return -1;
 }
 
 static int alloc_slot(usock_poll *p)
@@ -99,21 +117,22 @@ USOCK_API int usock_poll_register(usock_poll *p, usock *s, int events, void *uda
 {
     if (!p || !s)
         return USOCK_EINVAL;
-    if (find(p, s) >= 0)
+    if (reg_find(s, p) >= 0)
         return USOCK_EEXIST;
     int i = alloc_slot(p);
     if (i < 0)
         return i;
-    if (s->poll && s->poll != p)
-        s->poll->shared = p->shared = 1;
-    int r = usock__sys_poller_add(p->sys, s->fd, i, events);
+    int r = reg_add(s, p, i);
+    if (r == 0) {
+        r = usock__sys_poller_add(p->sys, s->fd, i, events);
+        if (r < 0)
+            reg_remove(s, s->nregs - 1);
+    }
     if (r < 0) {
         free_slot(p, i);
         return r;
     }
     p->slot[i] = (struct slot){.sock = s, .events = events, .udata = udata};
-    s->poll = p;
-    s->poll_slot = i;
     p->maybe_buffered = 1;
     return 0;
 }
@@ -122,9 +141,10 @@ USOCK_API int usock_poll_modify(usock_poll *p, usock *s, int events)
 {
     if (!p || !s)
         return USOCK_EINVAL;
-    int i = find(p, s);
-    if (i < 0)
+    int k = reg_find(s, p);
+    if (k < 0)
         return USOCK_ENOENT;
+    int i = s->regs[k].slot;
     int r = usock__sys_poller_mod(p->sys, s->fd, i, events);
     if (r == 0) {
         p->slot[i].events = events;
@@ -137,26 +157,26 @@ USOCK_API int usock_poll_unregister(usock_poll *p, usock *s)
 {
     if (!p || !s)
         return USOCK_EINVAL;
-    int i = find(p, s);
-    if (i < 0)
+    int k = reg_find(s, p);
+    if (k < 0)
         return USOCK_ENOENT;
+    int i = s->regs[k].slot;
     int r = usock__sys_poller_del(p->sys, s->fd, i);
     free_slot(p, i);
-    if (s->poll == p)
-        s->poll = NULL;
+    reg_remove(s, k);
     return r;
 }
 
 void usock__poll_forget(usock *s)
 {
-    if (s->poll)
-        usock_poll_unregister(s->poll, s);
+    while (s->nregs)
+        usock_poll_unregister(s->regs[0].poll, s);
 }
 
 void usock__poll_note_buffered(usock *s)
 {
-    if (s->poll)
-        s->poll->maybe_buffered = 1;
+    for (int i = 0; i < s->nregs; i++)
+        s->regs[i].poll->maybe_buffered = 1;
 }
 
 static int buffered(const struct slot *e)
@@ -190,12 +210,30 @@ static int kernel_wait(usock_poll *p, int timeout_ms, int max)
     }
 }
 
+/* Adds the buffered sockets that the kernel did not report, starting where
+ * the last truncated scan stopped so that none waits forever. */
+static int add_buffered(usock_poll *p, usock_event *ev, int out, int max)
+{
+    for (int n = 0; n < p->cap; n++) {
+        int i = (p->scan_from + n) % p->cap;
+        struct slot *e = &p->slot[i];
+        if (!buffered(e) || e->mark == p->gen)
+            continue;
+        if (out == max) {
+            p->scan_from = i;
+            break;
+        }
+        ev[out++] = (usock_event){.sock = e->sock, .revents = USOCK_POLLIN, .udata = e->udata};
+    }
+    return out;
+}
+
 USOCK_API int usock_poll_wait(usock_poll *p, int timeout_ms, usock_event *ev, int max)
 {
     if (!p || !ev || max <= 0)
         return USOCK_EINVAL;
     int nbuf = 0;
-    if (p->maybe_buffered || p->shared)
+    if (p->maybe_buffered)
         for (int i = 0; i < p->cap; i++)
             nbuf += buffered(&p->slot[i]);
     p->maybe_buffered = nbuf > 0;
@@ -212,10 +250,5 @@ USOCK_API int usock_poll_wait(usock_poll *p, int timeout_ms, usock_event *ev, in
             ev[out++] = (usock_event){.sock = e->sock, .revents = rev, .udata = e->udata};
         }
     }
-    for (int i = 0; i < p->cap && out < max && nbuf; i++) {
-        struct slot *e = &p->slot[i];
-        if (buffered(e) && e->mark != p->gen)
-            ev[out++] = (usock_event){.sock = e->sock, .revents = USOCK_POLLIN, .udata = e->udata};
-    }
-    return out;
+    return nbuf ? add_buffered(p, ev, out, max) : out;
 }

@@ -218,15 +218,11 @@ USOCK_API int usock_connect(usock *s, const usock_addr *a)
     if (!s || !a)
         return USOCK_EINVAL;
     int r = usock__sys_connect(s->fd, a);
-    if (r == 0)
-        return 0;
-    if (s->connecting && (r == USOCK_EISCONN || r == USOCK_EALREADY)) {
-        /* A second connect on a non-blocking socket: report how the first
-         * one ended, as Python's connect_ex loop expects. */
-        if (r == USOCK_EALREADY)
-            return r;
+    if (s->connecting && r != USOCK_EALREADY) {
+        /* A second connect on a non-blocking socket tells how the first
+         * one ended: EISCONN means it succeeded. */
         s->connecting = 0;
-        return 0;
+        return r == USOCK_EISCONN ? 0 : r;
     }
     if (r != USOCK_EINPROGRESS)
         return r;
@@ -286,10 +282,8 @@ USOCK_API ssize_t usock_write(usock *s, const void *buf, size_t n)
         return USOCK_ECONNRESET;
     int err;
     size_t done = send_loop(s, buf, n, &err);
-    /* Would-block and timeout end a write early; what went out counts. */
-    if (err && (done == 0 || (err != USOCK_EAGAIN && err != USOCK_ETIMEDOUT)))
-        return err;
-    return (ssize_t)done;
+    /* What went out counts; an error comes again from the next call. */
+    return done ? (ssize_t)done : err;
 }
 
 USOCK_API ssize_t usock_recv(usock *s, void *buf, size_t n)
@@ -456,7 +450,7 @@ USOCK_API int usock_settimeout(usock *s, double seconds)
     else if (seconds == 0)
         ms = 0;
     else if (seconds * 1000.0 >= (double)INT_MAX)
-        ms = INT_MAX;
+        return USOCK_ERANGE; /* as CPython's OverflowError */
     else {
         /* Rounded up: a tiny timeout still waits 1 ms. */
         ms = (int)(seconds * 1000.0);

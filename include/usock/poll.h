@@ -25,8 +25,8 @@ typedef struct usock_event {
 USOCK_API int usock_poll_new(usock_poll **out);
 
 /* Watches s for events (USOCK_POLLIN | USOCK_POLLOUT); udata comes back in
- * its events. USOCK_EEXIST if s is already registered. usock_close()
- * unregisters a socket from the poll it was last registered with. */
+ * its events. USOCK_EEXIST if s is already registered in p. A socket may be
+ * in several polls; usock_close() unregisters it from all of them. */
 USOCK_API int usock_poll_register(usock_poll *p, usock *s, int events, void *udata);
 USOCK_API int usock_poll_modify(usock_poll *p, usock *s, int events); /* USOCK_ENOENT */
 USOCK_API int usock_poll_unregister(usock_poll *p, usock *s);        /* USOCK_ENOENT */

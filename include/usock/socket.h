@@ -43,7 +43,8 @@ USOCK_API int usock_addr_format(const usock_addr *a, char *buf, size_t cap);
  * Errors: USOCK_EINVAL, USOCK_ENODEV (unknown interface). */
 USOCK_API int usock_addr_parse(usock_addr *a, const char *text);
 
-/* The port of an address (host order), or USOCK_EAFNOSUPPORT. */
+/* The port of an address (host order), USOCK_EAFNOSUPPORT, or
+ * USOCK_EINVAL for NULL. */
 USOCK_API int usock_addr_port(const usock_addr *a);
 
 /* The family of an address: AF_INET, AF_INET6, or 0 when unset. */
@@ -119,13 +120,15 @@ USOCK_API int usock_setsockopt(usock *s, int level, int name, const void *val, s
 USOCK_API int usock_getsockopt(usock *s, int level, int name, void *val, socklen_t *len);
 
 /* seconds < 0: blocking (None); 0: non-blocking; > 0: every blocking call
- * fails with USOCK_ETIMEDOUT after that long. NaN: USOCK_EINVAL. */
+ * fails with USOCK_ETIMEDOUT after that long. NaN: USOCK_EINVAL; more than
+ * INT_MAX milliseconds (about 24.8 days): USOCK_ERANGE. */
 USOCK_API int usock_settimeout(usock *s, double seconds);
 USOCK_API double usock_gettimeout(const usock *s); /* -1.0 for None */
 USOCK_API int usock_setblocking(usock *s, int flag); /* flag ? None : 0 */
 
-/* readinto: n bytes unless EOF or the timeout comes first; then the short
- * count, or the error when nothing at all arrived. */
+/* readinto: n bytes unless EOF, the timeout, would-block or an error comes
+ * first; then the short count of what arrived before it (the error comes
+ * again from the next call), or the error when nothing at all arrived. */
 USOCK_API ssize_t usock_read(usock *s, void *buf, size_t n);
 
 /* read(): everything until EOF into a malloc'd *out (NUL-ended, *len
@@ -133,12 +136,13 @@ USOCK_API ssize_t usock_read(usock *s, void *buf, size_t n);
 USOCK_API int usock_readall(usock *s, char **out, size_t *len);
 
 /* One line through '\n' (or cap - 1 bytes of a longer one, or what came
- * before EOF or the timeout), NUL-ended; returns its length, 0 at EOF.
- * USOCK_EINVAL if cap < 2. */
+ * before EOF, the timeout, would-block or an error), NUL-ended; returns its
+ * length, 0 at EOF. USOCK_EINVAL if cap < 2. */
 USOCK_API ssize_t usock_readline(usock *s, char *buf, size_t cap);
 
-/* All n bytes when blocking; on a non-blocking or timed-out socket, the
- * count written before it would block (an error only if none was). */
+/* All n bytes when blocking; otherwise the count written before it would
+ * block, timed out or failed (the error comes again from the next call),
+ * or the error when nothing was written. */
 USOCK_API ssize_t usock_write(usock *s, const void *buf, size_t n);
 
 /* A stdio stream over the socket (unbuffered, so it shares the socket's

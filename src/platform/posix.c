@@ -405,6 +405,7 @@ void usock__sys_poller_free(usock__sys_poller *p)
 struct usock__sys_poller {
     struct pollfd *fds;
     int cap;
+    int next; /* where reporting starts, so a small max starves no slot */
 };
 
 const char *usock__sys_poller_name(void)
@@ -462,9 +463,14 @@ int usock__sys_poller_wait(usock__sys_poller *p, int timeout_ms, int *slots, int
     if (r < 0)
         return fail();
     int n = 0;
-    for (int i = 0; i < p->cap && n < max && r > 0; i++) {
+    for (int k = 0; k < p->cap && r > 0; k++) {
+        int i = (p->next + k) % p->cap;
         if (p->fds[i].fd < 0 || !p->fds[i].revents)
             continue;
+        if (n == max) {
+            p->next = i;
+            break;
+        }
         r--;
         slots[n] = i;
         revents[n++] = from_poll_bits(p->fds[i].revents);
