@@ -1,14 +1,15 @@
 # The README's two commands. Everything else is CMake and ctest.
 #   make demo    build, then run every seed program end to end on loopback
-#   make check   build and run every test: a normal build, then ASan+UBSan
+#   make check   build and run every test: a normal build, then ASan+UBSan;
+#                then the poll(2) backend's unit tests and valgrind
 
 PACKAGES := cmake make gcc clang libclang-rt-14-dev libcmocka-dev libssl-dev \
-            pkg-config python3 curl
+            pkg-config python3 curl valgrind
 JOBS     := $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CTEST    := ctest --output-on-failure -j$(JOBS)
 
-.PHONY: all deps build demo check check-normal check-sanitize check-poll clean
+.PHONY: all deps build demo check check-normal check-sanitize check-poll check-valgrind clean
 
 all: build
 
@@ -32,7 +33,7 @@ build: deps
 demo: build
 	scripts/demo.sh build
 
-check: check-normal check-sanitize check-poll
+check: check-normal check-sanitize check-poll check-valgrind
 
 check-normal: build
 	cd build && $(CTEST)
@@ -49,6 +50,10 @@ check-poll: deps
 	cmake -S . -B build-poll -DUSOCK_POLL_BACKEND=poll -DUSOCK_WERROR=ON
 	cmake --build build-poll -j$(JOBS)
 	cd build-poll && $(CTEST) -L unit
+
+# The unit tests once more under valgrind: leaks and descriptors left open.
+check-valgrind: build
+	scripts/valgrind-unit.sh build
 
 clean:
 	rm -rf build build-asan build-poll
