@@ -1,7 +1,7 @@
 # The README's two commands. Everything else is CMake and ctest.
 #   make demo    build, then run every seed program end to end on loopback
 #   make check   build and run every test: a normal build, then ASan+UBSan;
-#                then the poll(2) backend's unit tests and valgrind
+#                then the poll(2) backend's unit tests, valgrind, a fuzz run
 
 PACKAGES := cmake make gcc clang libclang-rt-14-dev libcmocka-dev libssl-dev \
             pkg-config python3 curl valgrind
@@ -9,7 +9,7 @@ JOBS     := $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CTEST    := ctest --output-on-failure -j$(JOBS)
 
-.PHONY: all deps build demo check check-normal check-sanitize check-poll check-valgrind clean
+.PHONY: all deps build demo check check-normal check-sanitize check-poll check-valgrind check-fuzz clean
 
 all: build
 
@@ -33,7 +33,7 @@ build: deps
 demo: build
 	scripts/demo.sh build
 
-check: check-normal check-sanitize check-poll check-valgrind
+check: check-normal check-sanitize check-poll check-valgrind check-fuzz
 
 check-normal: build
 	cd build && $(CTEST)
@@ -55,5 +55,10 @@ check-poll: deps
 check-valgrind: build
 	scripts/valgrind-unit.sh build
 
+# A short libFuzzer run of the inet_pton/ntop harness against glibc, so
+# that it keeps building and finding nothing (fuzz/run.sh 600 is the long one).
+check-fuzz: deps
+	fuzz/run.sh 30
+
 clean:
-	rm -rf build build-asan build-poll
+	rm -rf build build-asan build-poll build-fuzz

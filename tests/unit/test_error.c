@@ -202,6 +202,29 @@ static void messages_are_stable_across_calls(void **state)
     assert_string_equal(usock_strerror(USOCK_EAI_AGAIN), b);
 }
 
+/* ENOTSUP has its own entry: a message wherever it is a value of its own,
+ * and where it shares EOPNOTSUPP's (Linux) the first entry keeps the name. */
+static void enotsup_has_a_message_and_a_name(void **state)
+{
+    (void)state;
+    assert_string_equal(usock_strerror(USOCK_ENOTSUP), "Operation not supported");
+    const char *name = usock_errname(USOCK_ENOTSUP);
+    if (USOCK_ENOTSUP == USOCK_EOPNOTSUPP)
+        assert_string_equal(name, "EOPNOTSUPP");
+    else
+        assert_string_equal(name, "ENOTSUP");
+    assert_string_equal(usock_strerror(USOCK_EOPNOTSUPP), "Operation not supported");
+    assert_string_equal(usock_errname(USOCK_EOPNOTSUPP), "EOPNOTSUPP");
+}
+
+/* settimeout returns USOCK_ERANGE now: it must read as glibc's. */
+static void erange_has_the_usual_message(void **state)
+{
+    (void)state;
+    assert_string_equal(usock_strerror(USOCK_ERANGE), "Numerical result out of range");
+    assert_string_equal(usock_errname(USOCK_ERANGE), "ERANGE");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +239,8 @@ int main(void)
         cmocka_unit_test(is_eai_is_false_outside_the_resolver_range),
         cmocka_unit_test(unknown_codes_give_unknown_error),
         cmocka_unit_test(messages_are_stable_across_calls),
+        cmocka_unit_test(enotsup_has_a_message_and_a_name),
+        cmocka_unit_test(erange_has_the_usual_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

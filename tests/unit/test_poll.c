@@ -995,6 +995,428 @@ static void wait_survives_signals(void **state)
     usock_poll_free(p);
 }
 
+/* ---- a socket in several polls (each socket lists its registrations) ---- */
+
+/* Waits (bounded) until the kernel has bytes for s. */
+static void wait_kernel_readable(usock *s)
+{
+    struct pollfd pf = {.fd = usock_fileno(s), .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+}
+
+/* Waits on p until the events seen name every socket whose flag in want is
+ * set, and fails if any event carries forbidden as its udata. */
+static void wait_for_all(usock_poll *p, usock *const *socks, const int *want, int n,
+                         const void *forbidden)
+{
+    int seen[16] = {0}, missing = 1;
+    assert_true(n <= 16);
+    for (int round = 0; round < 10 && missing; round++) {
+        usock_event ev[16];
+        int got = usock_poll_wait(p, EXPECT_MS, ev, 16);
+        assert_true(got >= 1);
+        for (int k = 0; k < got; k++) {
+            assert_true(ev[k].udata != forbidden);
+            int i = 0;
+            while (i < n && ev[k].sock != socks[i])
+                i++;
+            if (i == n)
+                fail_msg("an event names a socket that is not registered");
+            seen[i] = 1;
+        }
+        missing = 0;
+        for (int i = 0; i < n; i++)
+            missing |= want[i] && !seen[i];
+    }
+    assert_false(missing);
+}
+
+/* A socket registered in two polls, closed: it leaves both, and both go on
+ * working for the sockets that remain. Under ASan a dangling slot in either
+ * poll shows as a use after free in the waits below (the socket holds
+ * buffered bytes, so a wait looks at the socket itself, not only at its
+ * descriptor). */
+static void closing_a_socket_unregisters_it_from_every_poll(int af)
+{
+    usock_poll *p, *q;
+    usock *a, *b;
+    int pa, pb;
+    int tag_ap, tag_aq, tag_bp, tag_bq;
+    tcp_pair(af, &a, &pa);
+    tcp_pair(af, &b, &pb);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_new(&q));
+    assert_ok(usock_poll_register(p, a, USOCK_POLLIN, &tag_ap));
+    assert_ok(usock_poll_register(q, a, USOCK_POLLIN, &tag_aq));
+    assert_ok(usock_poll_register(p, b, USOCK_POLLIN, &tag_bp));
+    assert_ok(usock_poll_register(q, b, USOCK_POLLIN, &tag_bq));
+    /* Registered in p does not make it registered twice in q. */
+    assert_code(usock_poll_register(q, a, USOCK_POLLIN, NULL), USOCK_EEXIST);
+
+    /* a: one line returned, one buffered; the kernel has one more byte. */
+    raw_send_str(pa, "1\n2\n");
+    wait_kernel_readable(a);
+    char line[8];
+    assert_int_equal(usock_readline(a, line, sizeof line), 2);
+    raw_send_str(pa, "3");
+    wait_kernel_readable(a);
+    /* Each poll reports a with its own udata. */
+    usock_event ev[4];
+    int n = usock_poll_wait(p, EXPECT_MS, ev, 4);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(ev[0].sock, a);
+    assert_ptr_equal(ev[0].udata, &tag_ap);
+    n = usock_poll_wait(q, EXPECT_MS, ev, 4);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(ev[0].sock, a);
+    assert_ptr_equal(ev[0].udata, &tag_aq);
+
+    assert_ok(usock_close(a));
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    assert_ok(usock_poll_wait(q, QUIET_MS, ev, 4));
+    /* Gone from both: nothing to modify or unregister. b still works. */
+    raw_send_str(pb, "b");
+    usock *socks[] = {b};
+    const int want[] = {1};
+    wait_for_all(p, socks, want, 1, &tag_ap);
+    wait_for_all(q, socks, want, 1, &tag_aq);
+    n = usock_poll_wait(q, 0, ev, 4);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(ev[0].udata, &tag_bq);
+
+    /* A new socket, most likely on a's descriptor number, joins q only. */
+    usock *c;
+    int pc, tag_c;
+    tcp_pair(af, &c, &pc);
+    assert_ok(usock_poll_register(q, c, USOCK_POLLIN, &tag_c));
+    raw_send_str(pc, "c");
+    wait_kernel_readable(c);
+    n = usock_poll_wait(p, 0, ev, 4);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(ev[0].sock, b);
+    usock *both[] = {b, c};
+    const int want_both[] = {1, 1};
+    wait_for_all(q, both, want_both, 2, &tag_aq);
+
+    usock_poll_free(p);
+    usock_poll_free(q);
+    assert_ok(usock_close(b));
+    assert_ok(usock_close(c));
+    close(pa);
+    close(pb);
+    close(pc);
+}
+BOTH_FAMILIES(closing_a_socket_unregisters_it_from_every_poll)
+
+/* The same with three polls and the close in another order of
+ * registration, and with a socket that never had buffered bytes. */
+static void closing_a_socket_in_three_polls(void **state)
+{
+    (void)state;
+    usock_poll *p[3];
+    usock *s, *t;
+    int ps, pt;
+    tcp_pair(AF_INET, &s, &ps);
+    tcp_pair(AF_INET, &t, &pt);
+    for (int i = 0; i < 3; i++)
+        assert_ok(usock_poll_new(&p[i]));
+    /* t first in the middle poll, so that s's slots differ between polls. */
+    assert_ok(usock_poll_register(p[1], t, USOCK_POLLIN, NULL));
+    for (int i = 2; i >= 0; i--)
+        assert_ok(usock_poll_register(p[i], s, USOCK_POLLIN | USOCK_POLLOUT, &p[i]));
+    assert_ok(usock_poll_unregister(p[1], t));
+    assert_ok(usock_poll_register(p[1], t, USOCK_POLLIN, NULL));
+    usock_event ev[4];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(usock_poll_wait(p[i], EXPECT_MS, ev, 4), 1);
+        assert_ptr_equal(ev[0].udata, &p[i]);
+        assert_true(ev[0].revents & USOCK_POLLOUT);
+    }
+    assert_ok(usock_close(s));
+    for (int i = 0; i < 3; i++)
+        assert_ok(usock_poll_wait(p[i], 0, ev, 4));
+    raw_send_str(pt, "t");
+    wait_kernel_readable(t);
+    assert_int_equal(usock_poll_wait(p[1], EXPECT_MS, ev, 4), 1);
+    assert_ptr_equal(ev[0].sock, t);
+    assert_ok(usock_poll_wait(p[0], 0, ev, 4));
+    assert_ok(usock_poll_wait(p[2], 0, ev, 4));
+    for (int i = 0; i < 3; i++)
+        usock_poll_free(p[i]);
+    assert_ok(usock_close(t));
+    close(ps);
+    close(pt);
+}
+
+/* A poll freed while its sockets are registered there and in another
+ * poll: the other keeps them, and closing them later touches only it
+ * (under ASan a use after free would show here). */
+static void poll_freed_while_its_sockets_are_in_another(int af)
+{
+    usock_poll *p, *q;
+    usock *a, *b;
+    int pa, pb, tag_a, tag_b;
+    tcp_pair(af, &a, &pa);
+    tcp_pair(af, &b, &pb);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_new(&q));
+    assert_ok(usock_poll_register(p, a, USOCK_POLLIN, NULL));
+    assert_ok(usock_poll_register(p, b, USOCK_POLLIN, NULL));
+    assert_ok(usock_poll_register(q, a, USOCK_POLLIN, &tag_a));
+    assert_ok(usock_poll_register(q, b, USOCK_POLLIN, &tag_b));
+    raw_send_str(pa, "x\ny\n");
+    wait_kernel_readable(a);
+    char line[8];
+    assert_int_equal(usock_readline(a, line, sizeof line), 2); /* a holds "y\n" */
+    usock_poll_free(p);
+    /* After p is gone, a's bytes still reach q. */
+    raw_send_str(pb, "z");
+    usock *socks[] = {a, b};
+    const int want[] = {1, 1};
+    wait_for_all(q, socks, want, 2, NULL);
+    /* p's registrations are forgotten: a can join a new poll. */
+    usock_poll *r;
+    assert_ok(usock_poll_new(&r));
+    assert_ok(usock_poll_register(r, a, USOCK_POLLIN, NULL));
+    assert_code(usock_poll_register(q, a, USOCK_POLLIN, NULL), USOCK_EEXIST);
+    assert_ok(usock_close(a));
+    usock_event ev[4];
+    assert_ok(usock_poll_wait(r, 0, ev, 4));
+    int n = usock_poll_wait(q, EXPECT_MS, ev, 4);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(ev[0].sock, b);
+    assert_ptr_equal(ev[0].udata, &tag_b);
+    /* Both remaining polls freed before the last socket is closed. */
+    usock_poll_free(q);
+    usock_poll_free(r);
+    assert_ok(usock_close(b));
+    close(pa);
+    close(pb);
+}
+BOTH_FAMILIES(poll_freed_while_its_sockets_are_in_another)
+
+/* Every poll freed first, then the sockets closed. */
+static void polls_freed_before_sockets_registered_in_both(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    usock_poll *p, *q;
+    usock *s[N];
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_new(&q));
+    for (int i = 0; i < N; i++) {
+        assert_ok(usock_socket(&s[i], 0, 0, 0));
+        assert_ok(usock_poll_register(i % 2 ? p : q, s[i], USOCK_POLLIN, NULL));
+        assert_ok(usock_poll_register(i % 2 ? q : p, s[i], USOCK_POLLIN, NULL));
+    }
+    usock_poll_free(q);
+    usock_poll_free(p);
+    for (int i = 0; i < N; i++)
+        assert_ok(usock_close(s[i]));
+}
+
+/* Unregistered from one of two polls: the other still reports it, with its
+ * own udata and mask; the first no longer knows it. */
+static void unregister_from_one_poll_leaves_the_other(int af)
+{
+    usock_poll *p, *q;
+    usock *s;
+    int peer, tag_p, tag_q;
+    tcp_pair(af, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_new(&q));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &tag_p));
+    assert_ok(usock_poll_register(q, s, USOCK_POLLIN, &tag_q));
+    assert_ok(usock_poll_unregister(p, s));
+    assert_code(usock_poll_unregister(p, s), USOCK_ENOENT);
+    assert_code(usock_poll_modify(p, s, USOCK_POLLOUT), USOCK_ENOENT);
+    raw_send_str(peer, "data");
+    usock_event ev[4];
+    assert_int_equal(usock_poll_wait(q, EXPECT_MS, ev, 4), 1);
+    assert_ptr_equal(ev[0].sock, s);
+    assert_ptr_equal(ev[0].udata, &tag_q);
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
+    /* modify in q changes q only. */
+    assert_ok(usock_poll_modify(q, s, USOCK_POLLOUT));
+    assert_int_equal(usock_poll_wait(q, EXPECT_MS, ev, 4), 1);
+    assert_int_equal(ev[0].revents & (USOCK_POLLIN | USOCK_POLLOUT), USOCK_POLLOUT);
+    /* Back in p with another mask: each poll keeps its own. */
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &tag_p));
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 4), 1);
+    assert_int_equal(ev[0].revents & (USOCK_POLLIN | USOCK_POLLOUT), USOCK_POLLIN);
+    assert_ptr_equal(ev[0].udata, &tag_p);
+    /* Unregistered from q now, then closed: p forgets it too. */
+    assert_ok(usock_poll_unregister(q, s));
+    assert_ok(usock_poll_wait(q, 0, ev, 4));
+    assert_ok(usock_close(s));
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    assert_ok(usock_poll_wait(q, 0, ev, 4));
+    close(peer);
+    usock_poll_free(p);
+    usock_poll_free(q);
+}
+BOTH_FAMILIES(unregister_from_one_poll_leaves_the_other)
+
+/* Bytes that readline leaves in the socket's buffer make it readable in
+ * every poll that holds it, not only in the one it joined last. The first
+ * waits (nothing buffered yet) let each poll stop looking for buffers. */
+static void buffered_socket_is_readable_in_every_poll(int af)
+{
+    usock_poll *p, *q;
+    usock *s;
+    int peer;
+    tcp_pair(af, &s, &peer);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_new(&q));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &p));
+    assert_ok(usock_poll_register(q, s, USOCK_POLLIN, &q));
+    usock_event ev[4];
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    assert_ok(usock_poll_wait(q, 0, ev, 4));
+    raw_send_str(peer, "one\ntwo\n");
+    wait_kernel_readable(s);
+    char line[16];
+    assert_int_equal(usock_readline(s, line, sizeof line), 4);
+    assert_true(kernel_queue_empty(s));
+    assert_int_equal(usock_poll_wait(p, 0, ev, 4), 1);
+    assert_ptr_equal(ev[0].udata, &p);
+    assert_true(ev[0].revents & USOCK_POLLIN);
+    assert_int_equal(usock_poll_wait(q, 0, ev, 4), 1);
+    assert_ptr_equal(ev[0].udata, &q);
+    assert_true(ev[0].revents & USOCK_POLLIN);
+    assert_int_equal(usock_readline(s, line, sizeof line), 4);
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    assert_ok(usock_poll_wait(q, 0, ev, 4));
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
+    usock_poll_free(q);
+}
+BOTH_FAMILIES(buffered_socket_is_readable_in_every_poll)
+
+/* ---- fairness when max is smaller than the count of ready sockets ------- */
+
+enum { FAIR_N = 8 };
+
+/* Waits with max again and again, reading nothing, so that every socket
+ * stays ready. Each wait must fill all max entries with distinct sockets,
+ * and within the given count of waits every socket must have been
+ * reported. Returns -1, or the first socket never reported (so that the
+ * caller can release everything before it fails). */
+static int fair_check(usock_poll *p, usock *const *s, int n, int max, int waits)
+{
+    int seen[FAIR_N] = {0};
+    assert_true(n <= FAIR_N && max <= 8);
+    for (int w = 0; w < waits; w++) {
+        usock_event ev[9];
+        ev[max] = (usock_event){.sock = NULL, .revents = -1};
+        int got = usock_poll_wait(p, EXPECT_MS, ev, max);
+        assert_int_equal(got, max);
+        assert_null(ev[max].sock);
+        for (int k = 0; k < got; k++) {
+            int i = *(const int *)ev[k].udata;
+            assert_ptr_equal(ev[k].sock, s[i]);
+            assert_true(ev[k].revents & USOCK_POLLIN);
+            assert_non_null(event_of(ev, got, s[i]));
+            seen[i] = 1;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (!seen[i])
+            return i;
+    return -1;
+}
+
+/* n TCP pairs, each readable: from the kernel, or (for bit i set in
+ * buffered) only from the socket's buffer, after readline took the first
+ * of two lines. */
+static void fair_fixture(usock_poll *p, usock **s, int *peer, int *idx, int n, int buffered)
+{
+    for (int i = 0; i < n; i++) {
+        tcp_pair(AF_INET, &s[i], &peer[i]);
+        idx[i] = i;
+        raw_send_str(peer[i], "a\nb\n");
+        wait_kernel_readable(s[i]);
+        if (buffered & (1 << i)) {
+            char line[4];
+            assert_int_equal(usock_readline(s[i], line, sizeof line), 2);
+            assert_true(kernel_queue_empty(s[i]));
+        }
+        assert_ok(usock_poll_register(p, s[i], USOCK_POLLIN, &idx[i]));
+    }
+}
+
+static void fair_teardown(usock_poll *p, usock **s, int *peer, int n)
+{
+    for (int i = 0; i < n; i++) {
+        usock_close(s[i]);
+        close(peer[i]);
+    }
+    usock_poll_free(p);
+}
+
+/* Runs fair_check for each max in turn, allowing slack times ceil(n / max)
+ * waits (1: strict rotation); on the first starved socket, releases the
+ * fixture and fails. */
+static void assert_fair(usock_poll *p, usock **s, int *peer, int n, const int *maxes, int k,
+                        int slack)
+{
+    for (int j = 0; j < k; j++) {
+        int waits = slack * ((n + maxes[j] - 1) / maxes[j]);
+        int starved = fair_check(p, s, n, maxes[j], waits);
+        if (starved >= 0) {
+            fair_teardown(p, s, peer, n);
+            fail_msg("socket %d of %d never reported in %d waits with max %d", starved, n, waits,
+                     maxes[j]);
+        }
+    }
+    fair_teardown(p, s, peer, n);
+}
+
+/* Ready in the kernel: both backends must rotate (poll(2) resumes after
+ * the last slot it reported). */
+static void max_one_reports_every_kernel_ready_socket_in_turn(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    usock *s[FAIR_N];
+    int peer[FAIR_N], idx[FAIR_N];
+    assert_ok(usock_poll_new(&p));
+    fair_fixture(p, s, peer, idx, FAIR_N, 0);
+    /* 1 twice: the second round starts from wherever the first stopped. */
+    const int maxes[] = {1, 1, 3, 2};
+    assert_fair(p, s, peer, FAIR_N, maxes, 4, 1);
+}
+
+/* Ready only from their buffers: the scan for buffered sockets resumes
+ * where the last truncated one stopped. */
+static void max_one_reports_every_buffered_socket_in_turn(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    usock *s[FAIR_N];
+    int peer[FAIR_N], idx[FAIR_N];
+    assert_ok(usock_poll_new(&p));
+    fair_fixture(p, s, peer, idx, FAIR_N, (1 << FAIR_N) - 1);
+    const int maxes[] = {1, 1, 3, 2};
+    assert_fair(p, s, peer, FAIR_N, maxes, 4, 1);
+}
+
+/* Half ready from their buffers, half from the kernel: no kind may starve
+ * the other when max is smaller than either half. How the two kinds
+ * interleave is free, so twice the strict count of waits is allowed. */
+static void max_one_starves_neither_buffered_nor_kernel_ready_sockets(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    usock *s[FAIR_N];
+    int peer[FAIR_N], idx[FAIR_N];
+    assert_ok(usock_poll_new(&p));
+    fair_fixture(p, s, peer, idx, FAIR_N, 0x55); /* 0, 2, 4, 6 buffered */
+    const int maxes[] = {1, 3};
+    assert_fair(p, s, peer, FAIR_N, maxes, 2, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1027,6 +1449,17 @@ int main(void)
         BOTH(udp_datagram_reports_pollin),
         cmocka_unit_test(two_hundred_sockets),
         cmocka_unit_test(wait_survives_signals),
+        /* a socket in several polls */
+        BOTH(closing_a_socket_unregisters_it_from_every_poll),
+        cmocka_unit_test(closing_a_socket_in_three_polls),
+        BOTH(poll_freed_while_its_sockets_are_in_another),
+        cmocka_unit_test(polls_freed_before_sockets_registered_in_both),
+        BOTH(unregister_from_one_poll_leaves_the_other),
+        BOTH(buffered_socket_is_readable_in_every_poll),
+        /* fairness when max is small */
+        cmocka_unit_test(max_one_reports_every_kernel_ready_socket_in_turn),
+        cmocka_unit_test(max_one_reports_every_buffered_socket_in_turn),
+        cmocka_unit_test(max_one_starves_neither_buffered_nor_kernel_ready_sockets),
     };
     /* A watchdog: a library call that hangs (a lost wakeup, a timeout
      * that never fires) ends the program instead of the ctest budget. */

@@ -6,6 +6,7 @@
  * test. Timeouts are small and only results are asserted, never durations. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -2234,6 +2235,298 @@ static void bind_with_address_of_the_other_family_fails(void **state)
     usock_close(s);
 }
 
+/* ======================================================================== */
+/* connect's pending state, timeout range, partial counts                     */
+
+/* Waits with a usock poll until s is writable (or has failed). */
+static int poll_pollout(usock *s)
+{
+    usock_poll *p;
+    usock_event ev[2];
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, s, USOCK_POLLOUT, NULL));
+    int n = usock_poll_wait(p, 5000, ev, 2);
+    usock_poll_free(p);
+    assert_int_equal(n, 1);
+    return ev[0].revents;
+}
+
+/* The uselect sequence: EINPROGRESS, POLLOUT, connect again gives 0 and
+ * ends the pending state, so that a further connect says the socket is
+ * connected (as Python's connect_ex and the kernel do). */
+static void nonblocking_connect_sequence_ends_in_eisconn(int af)
+{
+    int port;
+    usock *l = listening(af, &port);
+    usock *c, *srv;
+    assert_ok(usock_socket(&c, af, SOCK_STREAM, 0));
+    assert_ok(usock_setblocking(c, 0));
+    usock_addr a;
+    loopback(&a, af, port);
+    int r = usock_connect(c, &a);
+    if (r != 0) {
+        assert_code(r, USOCK_EINPROGRESS);
+        int rev = poll_pollout(c);
+        assert_true(rev & USOCK_POLLOUT);
+        assert_false(rev & USOCK_POLLERR);
+        assert_ok(usock_connect(c, &a));
+    }
+    assert_code(usock_connect(c, &a), USOCK_EISCONN);
+    assert_code(usock_connect(c, &a), USOCK_EISCONN);
+    /* Still a good connection, in both directions. */
+    assert_ok(usock_accept(l, &srv, NULL));
+    assert_count(usock_send(c, "x", 1), 1);
+    char ch;
+    assert_count(usock_recv(srv, &ch, 1), 1);
+    assert_count(usock_send(srv, "y", 1), 1);
+    wait_readable(c);
+    assert_count(usock_recv(c, &ch, 1), 1);
+    assert_int_equal(ch, 'y');
+    /* The same once the socket has a timeout or blocks again. */
+    assert_ok(usock_settimeout(c, 2.0));
+    assert_code(usock_connect(c, &a), USOCK_EISCONN);
+    assert_ok(usock_setblocking(c, 1));
+    assert_code(usock_connect(c, &a), USOCK_EISCONN);
+    usock_close(c);
+    usock_close(srv);
+    usock_close(l);
+}
+BOTH_FAMILIES(nonblocking_connect_sequence_ends_in_eisconn)
+
+/* A refused non-blocking connect: the second connect gives the error and
+ * ends the pending state, so the socket can start a new attempt (Linux
+ * allows connecting again after a failed connect) that ends as one. */
+static void nonblocking_connect_refused_then_a_new_attempt(int af)
+{
+    usock_addr refused;
+    usock *b = refusing(af, &refused);
+    usock *c;
+    assert_ok(usock_socket(&c, af, SOCK_STREAM, 0));
+    assert_ok(usock_setblocking(c, 0));
+    int r = usock_connect(c, &refused);
+    if (r == USOCK_EINPROGRESS) {
+        int rev = poll_pollout(c);
+        assert_true(rev & (USOCK_POLLERR | USOCK_POLLHUP | USOCK_POLLOUT));
+        r = usock_connect(c, &refused);
+    }
+    assert_code(r, USOCK_ECONNREFUSED);
+
+    int port;
+    usock *l = listening(af, &port);
+    usock_addr good;
+    loopback(&good, af, port);
+    r = usock_connect(c, &good);
+    if (r != 0) {
+        assert_code(r, USOCK_EINPROGRESS);
+        assert_true(poll_pollout(c) & USOCK_POLLOUT);
+        assert_ok(usock_connect(c, &good));
+    }
+    assert_code(usock_connect(c, &good), USOCK_EISCONN);
+    usock *srv;
+    assert_ok(usock_accept(l, &srv, NULL));
+    assert_count(usock_send(c, "z", 1), 1);
+    char ch;
+    assert_count(usock_recv(srv, &ch, 1), 1);
+    usock_close(srv);
+    usock_close(l);
+    usock_close(c);
+    usock_close(b);
+}
+BOTH_FAMILIES(nonblocking_connect_refused_then_a_new_attempt)
+
+/* More than INT_MAX milliseconds is CPython's OverflowError: USOCK_ERANGE,
+ * and neither the timeout nor the descriptor's mode changes. */
+static void settimeout_out_of_range_is_erange_and_changes_nothing(void **state)
+{
+    (void)state;
+    const double too_big[] = {1e10, (double)INFINITY, 2147484.0, 1e300};
+    const double before[] = {1.5, -1.0, 0.0};
+    usock *s;
+    assert_ok(usock_socket(&s, 0, 0, 0));
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+        assert_ok(usock_settimeout(s, before[i]));
+        int flags = fcntl(usock_fileno(s), F_GETFL);
+        for (size_t j = 0; j < sizeof too_big / sizeof too_big[0]; j++) {
+            int r = usock_settimeout(s, too_big[j]);
+            if (r != USOCK_ERANGE)
+                fail_msg("settimeout(%g) = %d (%s), want ERANGE", too_big[j], r, usock_errname(r));
+            assert_true(usock_gettimeout(s) == (before[i] < 0 ? -1.0 : before[i]));
+            assert_int_equal(fcntl(usock_fileno(s), F_GETFL), flags);
+        }
+    }
+    usock_close(s);
+}
+
+/* The largest timeout there is: INT_MAX milliseconds (not more) is taken,
+ * and a socket with it still returns data that is there. */
+static void settimeout_up_to_int_max_milliseconds_is_accepted(void **state)
+{
+    (void)state;
+    usock *s;
+    int peer;
+    pair_with_raw_peer(AF_INET, &s, &peer);
+    assert_ok(usock_settimeout(s, 2147483.0));
+    assert_true(usock_gettimeout(s) == 2147483.0);
+    raw_send_str(peer, "ok");
+    char buf[4];
+    assert_count(usock_recv(s, buf, sizeof buf), 2);
+    const double int_max_ms = (double)INT_MAX / 1000.0; /* 2147483.647 s */
+    int r = usock_settimeout(s, int_max_ms);
+    double got = usock_gettimeout(s);
+    usock_close(s);
+    close(peer);
+    if (r != 0)
+        fail_msg("settimeout(%.3f) (INT_MAX ms) = %d (%s), want 0", int_max_ms, r,
+                 usock_errname(r));
+    assert_true(got == int_max_ms);
+}
+
+/* A peer that reads a little, then resets the connection. */
+struct resetter {
+    int fd;
+    ssize_t got;
+};
+
+static void *resetter_main(void *arg)
+{
+    struct resetter *rs = arg;
+    char buf[1024];
+    struct pollfd pf = {.fd = rs->fd, .events = POLLIN};
+    rs->got = -1;
+    if (poll(&pf, 1, 10000) == 1)
+        rs->got = recv(rs->fd, buf, sizeof buf, 0);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(rs->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(rs->fd);
+    return NULL;
+}
+
+/* The peer resets while write is blocked with part of the data sent:
+ * write returns that count, and the error comes from the next call. */
+static void check_write_count_then_error(int af, double timeout)
+{
+    usock *s;
+    int peer;
+    pair_with_raw_peer_bufs(af, &s, &peer, SMALL_BUF, SMALL_BUF);
+    if (timeout != 0)
+        assert_ok(usock_settimeout(s, timeout));
+    struct resetter rs = {.fd = peer};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, resetter_main, &rs), 0);
+    char *big = pattern_buf(BIG);
+    ssize_t r = usock_write(s, big, BIG);
+    pthread_join(t, NULL);
+    assert_true(rs.got > 0);
+    if (!(r > 0 && r < BIG))
+        fail_msg("write gave %zd (%s), want the count sent before the reset", r,
+                 usock_errname((int)r));
+    assert_true(r >= rs.got);
+    ssize_t r2 = usock_write(s, big, BIG);
+    if (r2 != USOCK_ECONNRESET && r2 != USOCK_EPIPE)
+        fail_msg("next write gave %zd (%s), want ECONNRESET or EPIPE", r2, usock_errname((int)r2));
+    free(big);
+    usock_close(s);
+}
+
+static void write_returns_count_sent_before_a_reset_then_the_error(int af)
+{
+    check_write_count_then_error(af, -1);   /* blocking */
+    check_write_count_then_error(af, 30.0); /* timed: a bound, never reached */
+}
+BOTH_FAMILIES(write_returns_count_sent_before_a_reset_then_the_error)
+
+/* Non-blocking: the count written before it would block, then EAGAIN once
+ * nothing more fits. */
+static void nonblocking_write_returns_count_then_eagain(int af)
+{
+    usock *s;
+    int peer;
+    pair_with_raw_peer_bufs(af, &s, &peer, SMALL_BUF, SMALL_BUF);
+    assert_ok(usock_setblocking(s, 0));
+    char *big = pattern_buf(BIG);
+    ssize_t r = usock_write(s, big, BIG);
+    if (!(r > 0 && r < BIG))
+        fail_msg("write gave %zd (%s), want a short count", r, usock_errname((int)r));
+    for (int i = 0; i < 1000 && r > 0; i++) {
+        r = usock_write(s, big, BIG);
+        assert_true(r < BIG);
+    }
+    assert_code(r, USOCK_EAGAIN);
+    /* What went out is the start of the data, in order. */
+    char head[64];
+    raw_recv_exact(peer, head, sizeof head);
+    assert_memory_equal(head, big, sizeof head);
+    free(big);
+    usock_close(s);
+    close(peer);
+}
+BOTH_FAMILIES(nonblocking_write_returns_count_then_eagain)
+
+/* Bytes that arrived before a reset are returned as a short count by
+ * read and readline (from the kernel, and from the socket's buffer); the
+ * reset comes from the next call. */
+static void read_and_readline_return_bytes_that_came_before_a_reset(int af)
+{
+    usock *s;
+    int peer;
+    char buf[32];
+
+    pair_with_raw_peer(af, &s, &peer);
+    raw_send_str(peer, "abc");
+    wait_readable(s);
+    raw_reset(peer);
+    assert_count(usock_read(s, buf, 10), 3);
+    assert_memory_equal(buf, "abc", 3);
+    assert_code(usock_read(s, buf, 10), USOCK_ECONNRESET);
+    usock_close(s);
+
+    pair_with_raw_peer(af, &s, &peer);
+    raw_send_str(peer, "no newline");
+    wait_readable(s);
+    raw_reset(peer);
+    assert_count(usock_readline(s, buf, sizeof buf), 10);
+    assert_string_equal(buf, "no newline");
+    assert_code(usock_readline(s, buf, sizeof buf), USOCK_ECONNRESET);
+    assert_string_equal(buf, "");
+    usock_close(s);
+
+    /* Part buffered by readline, part still in the kernel. */
+    pair_with_raw_peer(af, &s, &peer);
+    raw_send_str(peer, "l\nxy");
+    wait_readable(s);
+    assert_count(usock_readline(s, buf, sizeof buf), 2);
+    raw_send_str(peer, "z");
+    raw_reset(peer);
+    assert_count(usock_read(s, buf, 10), 3);
+    assert_memory_equal(buf, "xyz", 3);
+    assert_code(usock_read(s, buf, 10), USOCK_ECONNRESET);
+    usock_close(s);
+}
+BOTH_FAMILIES(read_and_readline_return_bytes_that_came_before_a_reset)
+
+/* Non-blocking read: what is there, then EAGAIN from the next call. */
+static void nonblocking_read_returns_count_then_eagain(int af)
+{
+    usock *s;
+    int peer;
+    pair_with_raw_peer(af, &s, &peer);
+    assert_ok(usock_setblocking(s, 0));
+    raw_send_str(peer, "abcd");
+    wait_readable(s);
+    char buf[16];
+    assert_count(usock_read(s, buf, sizeof buf), 4);
+    assert_code(usock_read(s, buf, sizeof buf), USOCK_EAGAIN);
+    raw_send_str(peer, "ef\ngh");
+    wait_readable(s);
+    assert_count(usock_readline(s, buf, sizeof buf), 3);
+    assert_count(usock_readline(s, buf, sizeof buf), 2);
+    assert_string_equal(buf, "gh");
+    assert_code(usock_readline(s, buf, sizeof buf), USOCK_EAGAIN);
+    usock_close(s);
+    close(peer);
+}
+BOTH_FAMILIES(nonblocking_read_returns_count_then_eagain)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2335,6 +2628,15 @@ int main(void)
         BOTH(operations_on_a_listening_socket_fail),
         BOTH(accept_on_a_socket_that_does_not_listen_fails),
         cmocka_unit_test(bind_with_address_of_the_other_family_fails),
+        /* connect's pending state, timeout range, partial counts */
+        BOTH(nonblocking_connect_sequence_ends_in_eisconn),
+        BOTH(nonblocking_connect_refused_then_a_new_attempt),
+        cmocka_unit_test(settimeout_out_of_range_is_erange_and_changes_nothing),
+        cmocka_unit_test(settimeout_up_to_int_max_milliseconds_is_accepted),
+        BOTH(write_returns_count_sent_before_a_reset_then_the_error),
+        BOTH(nonblocking_write_returns_count_then_eagain),
+        BOTH(read_and_readline_return_bytes_that_came_before_a_reset),
+        BOTH(nonblocking_read_returns_count_then_eagain),
     };
     /* A watchdog: a library call that hangs (a lost wakeup, a timeout
      * that never fires) ends the program instead of the ctest budget. */
