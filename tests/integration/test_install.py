@@ -8,6 +8,9 @@ ctest runs this with USOCK_BIN_DIR (the build directory) and USOCK_SOURCE_DIR
 - checks the installed headers, libusock.a, libusock.so, usock.pc and the CLI;
 - checks that libusock.so exports exactly the USOCK_API functions of the
   headers: usock_* names only, no usock__ internals, nothing else;
+- checks that usock.pc is relocatable: its prefix is found from where the
+  file lies (${pcfiledir}), so plain `pkg-config` gives the prefix the files
+  were installed under, and still the right one after the tree is moved;
 - extracts the C example from README.md (between `<!-- example: hello.c -->`
   and `<!-- /example -->`), builds it with `cc $(pkg-config --cflags --libs
   usock)` against the install, once linked to the shared library and once to
@@ -23,7 +26,6 @@ import shlex
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import unittest
@@ -60,6 +62,31 @@ def read_cache(bin_dir):
         if m:
             cache[m.group(1)] = m.group(2)
     return cache
+
+
+def real(path):
+    """A path with symlinks and `..` resolved, as a string."""
+    return os.path.realpath(str(path))
+
+
+def same_path(a, b):
+    return bool(a) and real(a) == real(b)
+
+
+def normalize_flag(flag):
+    """-I/-L flags with their path resolved; other flags as they are."""
+    if flag[:2] in ("-I", "-L") and len(flag) > 2:
+        return flag[:2] + real(flag[2:])
+    return flag
+
+
+def pc_variable(name, env):
+    """A variable of usock.pc as pkg-config gives it, resolved as a path."""
+    r = run(["pkg-config", "--variable=%s" % name, "usock"], env=env)
+    value = r.stdout.strip()
+    if not value:
+        raise AssertionError("usock.pc has no %s" % name)
+    return real(value)
 
 
 def cmake_true(value):
@@ -185,6 +212,29 @@ class InstallTest(unittest.TestCase):
         r = run(["pkg-config", "--modversion", "usock"], env=self.pc_env)
         self.assertEqual(r.stdout.strip(), version)
 
+    def test_pkgconfig_prefix_is_the_install_prefix(self):
+        # Installed with --prefix somewhere else than the configured
+        # CMAKE_INSTALL_PREFIX, usock.pc still names where it was put.
+        self.assertFalse(same_path(self.cache.get("CMAKE_INSTALL_PREFIX"), self.prefix),
+                         "the build was configured for this very prefix")
+        self.assertEqual(pc_variable("prefix", self.pc_env), real(self.prefix))
+        self.assertEqual(pc_variable("libdir", self.pc_env), real(self.libdir))
+        self.assertEqual(pc_variable("includedir", self.pc_env), real(self.prefix / "include"))
+
+    def test_pkgconfig_follows_a_moved_install(self):
+        moved = self.tmp / "moved"
+        shutil.copytree(self.prefix, moved, symlinks=True)
+        try:
+            env = dict(self.pc_env,
+                       PKG_CONFIG_PATH=str(moved / self.pc_dir.relative_to(self.prefix)))
+            self.assertEqual(pc_variable("prefix", env), real(moved))
+            flags = [normalize_flag(f) for f in shlex.split(
+                run(["pkg-config", "--cflags", "--libs", "usock"], env=env).stdout)]
+            self.assertIn("-I%s" % real(moved / "include"), flags)
+            self.assertIn("-L%s" % real(moved / self.libdir.relative_to(self.prefix)), flags)
+        finally:
+            shutil.rmtree(moved, ignore_errors=True)
+
     def test_cli_installed(self):
         version, _ = header_version()
         usock = self.prefix / "bin" / "usock"
@@ -223,20 +273,17 @@ class InstallTest(unittest.TestCase):
         return path
 
     def pkg_flags(self):
-        """`pkg-config --cflags --libs usock`, as a list. usock.pc records the
-        prefix chosen at configure time; when the files were installed under
-        another one (cmake --install --prefix), pkg-config is told where."""
-        r = run(["pkg-config", "--variable=prefix", "usock"], env=self.pc_env)
-        extra = []
-        if Path(r.stdout.strip()) != self.prefix:
-            sys.stderr.write("note: usock.pc says prefix=%s, not the install prefix %s; "
-                             "using --define-variable=prefix\n" % (r.stdout.strip(), self.prefix))
-            extra = ["--define-variable=prefix=%s" % self.prefix]
-        r = run(["pkg-config", *extra, "--cflags", "--libs", "usock"], env=self.pc_env)
+        """`pkg-config --cflags --libs usock`, as a list, exactly as a user
+        runs it: usock.pc finds its prefix from its own place, so no
+        --define-variable is needed after `cmake --install --prefix`."""
+        r = run(["pkg-config", "--cflags", "--libs", "usock"], env=self.pc_env)
         flags = shlex.split(r.stdout)
-        self.assertIn("-lusock", flags)
-        self.assertIn("-I%s" % (self.prefix / "include"), flags)
-        self.assertIn("-L%s" % self.libdir, flags)
+        # The paths come as .../lib/pkgconfig/../../include: compare them
+        # resolved.
+        normal = [normalize_flag(f) for f in flags]
+        self.assertIn("-lusock", normal)
+        self.assertIn("-I%s" % real(self.prefix / "include"), normal)
+        self.assertIn("-L%s" % real(self.libdir), normal)
         return flags
 
     def build(self, src, exe, flags):
