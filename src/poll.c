@@ -239,8 +239,11 @@ USOCK_API int usock_poll_wait(usock_poll *p, int timeout_ms, usock_event *ev, in
     p->maybe_buffered = nbuf > 0;
     int out = 0;
     p->gen++;
-    if (nbuf < max) {
-        int n = kernel_wait(p, nbuf ? 0 : timeout_ms, max - nbuf);
+    /* Buffered sockets never wait for the kernel; when they alone fill max,
+     * they and the kernel take turns, so that neither kind starves. */
+    int kmax = nbuf < max ? max - nbuf : (p->gen & 1) ? max : 0;
+    if (kmax > 0) {
+        int n = kernel_wait(p, nbuf ? 0 : timeout_ms, kmax);
         if (n < 0)
             return n;
         for (int k = 0; k < n; k++) {

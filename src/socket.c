@@ -449,7 +449,7 @@ USOCK_API int usock_settimeout(usock *s, double seconds)
         ms = -1;
     else if (seconds == 0)
         ms = 0;
-    else if (seconds * 1000.0 >= (double)INT_MAX)
+    else if (seconds * 1000.0 > (double)INT_MAX)
         return USOCK_ERANGE; /* as CPython's OverflowError */
     else {
         /* Rounded up: a tiny timeout still waits 1 ms. */
