@@ -24,40 +24,18 @@
  */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include <usock.h>
 
-static const char *prog = "chunked_upload";
+#include "common.h"
 
-static int fail(const char *what, const char *arg, int err)
-{
-    fprintf(stderr, "%s: %s %s: %s\n", prog, what, arg, usock_strerror(err));
-    return 1;
-}
-
-static int parse_port(const char *text, int *port)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < 0 || v > 65535) {
-        fprintf(stderr, "%s: bad port: %s\n", prog, text);
-        return -1;
-    }
-    *port = (int)v;
-    return 0;
-}
+const char *prog = "chunked_upload";
 
 int main(int argc, char **argv)
 {
     const char *host = "192.168.0.183";
     const char *file = "Alice.bmp";
     int port = 3456;
-    usock_addrinfo *ai = NULL;
     usock *sock = NULL;
     char where[USOCK_ADDRSTRLEN];
     char img[2048];
@@ -65,14 +43,9 @@ int main(int argc, char **argv)
     FILE *f = NULL;
     int r, rc = 1;
 
-    if (argc > 4) {
-        fprintf(stderr, "usage: %s [host [port [file]]]\n", prog);
-        return 2;
-    }
-    if (argc > 1)
-        host = argv[1];
-    if (argc > 2 && parse_port(argv[2], &port) < 0)
-        return 2;
+    r = host_port_args(argc, argv, 3, "[host [port [file]]]", &host, &port);
+    if (r != 0)
+        return r;
     if (argc > 3)
         file = argv[3];
 
@@ -80,28 +53,9 @@ int main(int argc, char **argv)
     if (f == NULL)
         return fail("open", file, -errno);
 
-    r = usock_getaddrinfo(host, port, 0, SOCK_STREAM, 0, 0, &ai);
-    if (r < 0) {
-        rc = fail("getaddrinfo", host, r);
+    /* sock = socket.socket(); sock.settimeout(5); sock.connect(addr) */
+    if (open_connection(&sock, host, port, 5.0, where) != 0)
         goto out;
-    }
-    if (usock_addr_format(&ai->addr, where, sizeof where) < 0)
-        strcpy(where, host);
-    r = usock_socket(&sock, usock_addr_family(&ai->addr), SOCK_STREAM, 0);
-    if (r < 0) {
-        rc = fail("socket", where, r);
-        goto out;
-    }
-    r = usock_settimeout(sock, 5.0);
-    if (r < 0) {
-        rc = fail("settimeout", where, r);
-        goto out;
-    }
-    r = usock_connect(sock, &ai->addr);
-    if (r < 0) {
-        rc = fail("connect", where, r);
-        goto out;
-    }
 
     for (;;) {
         n = fread(img, 1, sizeof img, f);
@@ -137,6 +91,5 @@ out:
     if (f != NULL)
         fclose(f);
     usock_close(sock);
-    usock_freeaddrinfo(ai);
     return rc;
 }

@@ -22,13 +22,9 @@
 
 #include <usock.h>
 
-static const char *prog = "http_get";
+#include "common.h"
 
-static int fail(const char *what, const char *arg, int err)
-{
-    fprintf(stderr, "%s: %s %s: %s\n", prog, what, arg, usock_strerror(err));
-    return 1;
-}
+const char *prog = "http_get";
 
 /* Splits "http://host[:port]/path" like the seed's url.split('/', 3):
  * *hostpart is the text between "//" and the next '/', *path what follows
@@ -101,7 +97,6 @@ int main(int argc, char **argv)
     const char *url = "http://micropython.org/ks/test.html";
     const char *path;
     char *hostpart = NULL, *name = NULL, *req = NULL;
-    usock_addrinfo *ai = NULL;
     usock *s = NULL;
     char where[USOCK_ADDRSTRLEN];
     char data[100];
@@ -109,10 +104,8 @@ int main(int argc, char **argv)
     ssize_t n;
     int port, r, rc = 1;
 
-    if (argc > 2) {
-        fprintf(stderr, "usage: %s [http://host[:port]/path]\n", prog);
-        return 2;
-    }
+    if (argc > 2)
+        return usage("[http://host[:port]/path]");
     if (argc > 1)
         url = argv[1];
     r = split_url(url, &hostpart, &path, &name, &port);
@@ -132,23 +125,9 @@ int main(int argc, char **argv)
     }
     snprintf(req, reqcap, "GET /%s HTTP/1.0\r\nHost: %s\r\n\r\n", path, hostpart);
 
-    r = usock_getaddrinfo(name, port, 0, SOCK_STREAM, 0, 0, &ai);
-    if (r < 0) {
-        rc = fail("getaddrinfo", name, r);
+    /* addr = getaddrinfo(host, port)[0][-1]; s = socket(); s.connect(addr) */
+    if (open_connection(&s, name, port, NO_TIMEOUT, where) != 0)
         goto out;
-    }
-    if (usock_addr_format(&ai->addr, where, sizeof where) < 0)
-        strcpy(where, "?");
-    r = usock_socket(&s, usock_addr_family(&ai->addr), SOCK_STREAM, 0);
-    if (r < 0) {
-        rc = fail("socket", where, r);
-        goto out;
-    }
-    r = usock_connect(s, &ai->addr);
-    if (r < 0) {
-        rc = fail("connect", where, r);
-        goto out;
-    }
     /* sendall where the seed has send: send may write only part of the
      * request, and the seed would then wait for an answer that never comes. */
     r = usock_sendall(s, req, strlen(req));
@@ -177,7 +156,6 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     usock_close(s);
-    usock_freeaddrinfo(ai);
     free(req);
     free(name);
     free(hostpart);

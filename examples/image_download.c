@@ -42,28 +42,9 @@
 
 #include <usock.h>
 
-static const char *prog = "image_download";
+#include "common.h"
 
-static int fail(const char *what, const char *arg, int err)
-{
-    fprintf(stderr, "%s: %s %s: %s\n", prog, what, arg, usock_strerror(err));
-    return 1;
-}
-
-static int parse_port(const char *text, int *port)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < 0 || v > 65535) {
-        fprintf(stderr, "%s: bad port: %s\n", prog, text);
-        return -1;
-    }
-    *port = (int)v;
-    return 0;
-}
+const char *prog = "image_download";
 
 /* The first "\r\n\r\n" of n bytes, or NULL. */
 static const char *find_header_end(const char *p, size_t n)
@@ -82,7 +63,6 @@ int main(int argc, char **argv)
     const char *path = "/MAIX/MaixPy/assets/Alice.bmp";
     const char *file = "Alice.bmp";
     int port = 80;
-    usock_addrinfo *ai = NULL;
     usock *sock = NULL;
     char where[USOCK_ADDRSTRLEN];
     char *req = NULL, *img = NULL;
@@ -92,14 +72,9 @@ int main(int argc, char **argv)
     ssize_t n;
     int r, rc = 1;
 
-    if (argc > 5) {
-        fprintf(stderr, "usage: %s [host [port [path [file]]]]\n", prog);
-        return 2;
-    }
-    if (argc > 1)
-        host = argv[1];
-    if (argc > 2 && parse_port(argv[2], &port) < 0)
-        return 2;
+    r = host_port_args(argc, argv, 4, "[host [port [path [file]]]]", &host, &port);
+    if (r != 0)
+        return r;
     if (argc > 3)
         path = argv[3];
     if (argc > 4)
@@ -128,28 +103,11 @@ int main(int argc, char **argv)
                  path, lb, host, rb, portpart);
     }
 
-    r = usock_getaddrinfo(host, port, 0, SOCK_STREAM, 0, 0, &ai);
-    if (r < 0) {
-        rc = fail("getaddrinfo", host, r);
+    /* sock = socket.socket(); addr = getaddrinfo(host, 80)[0][-1];
+     * sock.connect(addr), with the seed's sock.settimeout(5) moved before
+     * the connect. */
+    if (open_connection(&sock, host, port, 5.0, where) != 0)
         goto out;
-    }
-    if (usock_addr_format(&ai->addr, where, sizeof where) < 0)
-        strcpy(where, host);
-    r = usock_socket(&sock, usock_addr_family(&ai->addr), SOCK_STREAM, 0);
-    if (r < 0) {
-        rc = fail("socket", where, r);
-        goto out;
-    }
-    r = usock_settimeout(sock, 5.0);
-    if (r < 0) {
-        rc = fail("settimeout", where, r);
-        goto out;
-    }
-    r = usock_connect(sock, &ai->addr);
-    if (r < 0) {
-        rc = fail("connect", where, r);
-        goto out;
-    }
     /* sendall where the seed has send: a short send would lose the end of
      * the request. */
     r = usock_sendall(sock, req, strlen(req));
@@ -225,7 +183,6 @@ out:
     if (f != NULL)
         fclose(f);
     usock_close(sock);
-    usock_freeaddrinfo(ai);
     free(img);
     free(req);
     return rc;

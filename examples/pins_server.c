@@ -23,12 +23,13 @@
  */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <usock.h>
 
-static const char *prog = "pins_server";
+#include "common.h"
+
+const char *prog = "pins_server";
 
 static const int pins[] = {0, 2, 4, 5, 12, 13, 14, 15};
 
@@ -42,25 +43,6 @@ static const char html[] = "<!DOCTYPE html>\n"
                            "</html>\n";
 
 static const char header[] = "HTTP/1.0 200 OK\r\nContent-type: text/html\r\n\r\n";
-
-static int fail(const char *what, const char *arg, int err)
-{
-    fprintf(stderr, "%s: %s %s: %s\n", prog, what, arg, usock_strerror(err));
-    return 1;
-}
-
-static int parse_int(const char *text, long lo, long hi, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* Pin(n).value(): the exported GPIO's value file, else the simulated 0. */
 static int pin_value(int pin)
@@ -148,81 +130,31 @@ static void serve(usock *cl, const char *who)
 int main(int argc, char **argv)
 {
     const char *host = "0.0.0.0";
-    long port = 80, count = -1;
-    usock_addrinfo *ai = NULL;
+    int port = 80;
+    long count = -1;
     usock *s = NULL;
-    usock_addr local;
     char where[USOCK_ADDRSTRLEN];
-    int one = 1;
     int r, rc = 1;
 
-    if (argc > 4) {
-        fprintf(stderr, "usage: %s [host [port [count]]]\n", prog);
-        return 2;
-    }
-    if (argc > 1)
-        host = argv[1];
-    if (argc > 2 && parse_int(argv[2], 0, 65535, &port) < 0) {
-        fprintf(stderr, "%s: bad port: %s\n", prog, argv[2]);
-        return 2;
-    }
-    if (argc > 3 && parse_int(argv[3], 1, 1000000000L, &count) < 0) {
-        fprintf(stderr, "%s: bad count: %s\n", prog, argv[3]);
-        return 2;
-    }
+    r = server_args(argc, argv, &host, &port, &count);
+    if (r != 0)
+        return r;
 
-    r = usock_getaddrinfo(host, (int)port, 0, SOCK_STREAM, 0, AI_PASSIVE, &ai);
-    if (r < 0)
-        return fail("getaddrinfo", host, r);
-    if (usock_addr_format(&ai->addr, where, sizeof where) < 0)
-        strcpy(where, host);
-
-    r = usock_socket(&s, usock_addr_family(&ai->addr), SOCK_STREAM, 0);
-    if (r < 0) {
-        rc = fail("socket", where, r);
-        goto out;
-    }
-    /* Not in the seed: lets the server restart at once on the same port
-     * instead of failing while old connections sit in TIME_WAIT. */
-    r = usock_setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (r < 0) {
-        rc = fail("setsockopt", where, r);
-        goto out;
-    }
-    r = usock_bind(s, &ai->addr);
-    if (r < 0) {
-        rc = fail("bind", where, r);
-        goto out;
-    }
-    r = usock_listen(s, 1);
-    if (r < 0) {
-        rc = fail("listen", where, r);
-        goto out;
-    }
-    /* The bound address rather than the requested one, so that port 0
-     * shows the port the system picked. */
-    r = usock_getsockname(s, &local);
-    if (r < 0) {
-        rc = fail("getsockname", where, r);
-        goto out;
-    }
-    if (usock_addr_format(&local, where, sizeof where) < 0)
-        strcpy(where, "?");
-    printf("listening on %s\n", where);
-    fflush(stdout);
+    /* addr = getaddrinfo(host, port)[0][-1]; s = socket(); s.bind(addr);
+     * s.listen(1); print('listening on', addr). The address printed is the
+     * one bound, so that port 0 shows the port the system picked. Not in
+     * the seed: SO_REUSEADDR, so that the server can restart at once on the
+     * same port while old connections sit in TIME_WAIT. */
+    if (open_server(&s, host, port, 0, SOCK_STREAM, 1, where) != 0)
+        return 1;
 
     while (count != 0) { /* count < 0: forever */
         usock *cl = NULL;
-        usock_addr peer;
         char who[USOCK_ADDRSTRLEN];
 
-        r = usock_accept(s, &cl, &peer);
-        if (r < 0) {
-            rc = fail("accept", where, r);
+        /* cl, addr = s.accept() */
+        if (accept_client(s, where, &cl, who) != 0)
             goto out;
-        }
-        if (usock_addr_format(&peer, who, sizeof who) < 0)
-            strcpy(who, "?");
         printf("client connected from %s\n", who);
         fflush(stdout);
         serve(cl, who);
@@ -233,6 +165,5 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     usock_close(s);
-    usock_freeaddrinfo(ai);
     return rc;
 }

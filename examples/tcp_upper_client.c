@@ -20,69 +20,17 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <usock.h>
 
-static const char *prog = "tcp_upper_client";
+#include "common.h"
 
-static int fail(const char *what, const char *arg, int err)
-{
-    fprintf(stderr, "%s: %s %s: %s\n", prog, what, arg, usock_strerror(err));
-    return 1;
-}
-
-static int usage(void)
-{
-    fprintf(stderr, "usage: %s [-H host] [-p port] [--] [word ...]\n", prog);
-    return 2;
-}
-
-static int parse_port(const char *text, int *port)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < 0 || v > 65535) {
-        fprintf(stderr, "%s: bad port: %s\n", prog, text);
-        return -1;
-    }
-    *port = (int)v;
-    return 0;
-}
-
-/* " ".join(words) + "\n", malloc'd; *len is its length with the newline. */
-static char *join_words(char **words, int count, size_t *len)
-{
-    size_t n = 1, at = 0;
-    char *text;
-    int i;
-
-    for (i = 0; i < count; i++)
-        n += strlen(words[i]) + 1;
-    text = malloc(n + 1);
-    if (text == NULL)
-        return NULL;
-    for (i = 0; i < count; i++) {
-        size_t w = strlen(words[i]);
-        if (i > 0)
-            text[at++] = ' ';
-        memcpy(text + at, words[i], w);
-        at += w;
-    }
-    text[at++] = '\n';
-    text[at] = '\0';
-    *len = at;
-    return text;
-}
+const char *prog = "tcp_upper_client";
 
 int main(int argc, char **argv)
 {
     const char *host = "localhost";
     int port = 9999;
-    usock_addrinfo *ai = NULL;
     usock *sock = NULL;
     char where[USOCK_ADDRSTRLEN];
     char received[1024];
@@ -91,42 +39,16 @@ int main(int argc, char **argv)
     ssize_t n;
     int i, r, rc = 1;
 
-    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "--") == 0) {
-            i++;
-            break;
-        }
-        if (i + 1 >= argc)
-            return usage();
-        if (strcmp(argv[i], "-H") == 0)
-            host = argv[++i];
-        else if (strcmp(argv[i], "-p") == 0) {
-            if (parse_port(argv[++i], &port) < 0)
-                return 2;
-        } else
-            return usage();
-    }
-    data = join_words(argv + i, argc - i, &len);
+    r = word_args(argc, argv, &host, &port, &i);
+    if (r != 0)
+        return r;
+    data = join_words(argv + i, argc - i, &len); /* " ".join(sys.argv[1:]) + "\n" */
     if (data == NULL)
         return fail("join", "argv", USOCK_ENOMEM);
 
-    r = usock_getaddrinfo(host, port, 0, SOCK_STREAM, 0, 0, &ai);
-    if (r < 0) {
-        rc = fail("getaddrinfo", host, r);
+    /* with socket.socket(...) as sock: sock.connect((HOST, PORT)) */
+    if (open_connection(&sock, host, port, NO_TIMEOUT, where) != 0)
         goto out;
-    }
-    if (usock_addr_format(&ai->addr, where, sizeof where) < 0)
-        strcpy(where, host);
-    r = usock_socket(&sock, usock_addr_family(&ai->addr), SOCK_STREAM, 0);
-    if (r < 0) {
-        rc = fail("socket", where, r);
-        goto out;
-    }
-    r = usock_connect(sock, &ai->addr);
-    if (r < 0) {
-        rc = fail("connect", where, r);
-        goto out;
-    }
     r = usock_sendall(sock, data, len);
     if (r < 0) {
         rc = fail("sendall", where, r);
@@ -150,7 +72,6 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     usock_close(sock);
-    usock_freeaddrinfo(ai);
     free(data);
     return rc;
 }

@@ -20,130 +20,38 @@
  * Python prints bytes. count, when given, is how many datagrams to answer
  * before exiting (for tests).
  */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include <usock.h>
 
-static const char *prog = "udp_upper_server";
+#include "common.h"
 
-static int fail(const char *what, const char *arg, int err)
-{
-    fprintf(stderr, "%s: %s %s: %s\n", prog, what, arg, usock_strerror(err));
-    return 1;
-}
-
-static int parse_int(const char *text, long lo, long hi, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* bytes.strip(): ASCII whitespace off both ends, in place; the new length. */
-static size_t strip(unsigned char **p, size_t n)
-{
-    static const char ws[] = " \t\n\r\v\f";
-
-    while (n > 0 && memchr(ws, (*p)[0], sizeof ws - 1)) {
-        (*p)++;
-        n--;
-    }
-    while (n > 0 && memchr(ws, (*p)[n - 1], sizeof ws - 1))
-        n--;
-    return n;
-}
-
-/* Python's print() of a bytes object: its repr, b'...' or b"...". */
-static void print_bytes_repr(const unsigned char *p, size_t n)
-{
-    int quote = memchr(p, '\'', n) && !memchr(p, '"', n) ? '"' : '\'';
-    size_t i;
-
-    printf("b%c", quote);
-    for (i = 0; i < n; i++) {
-        if (p[i] == quote || p[i] == '\\')
-            printf("\\%c", p[i]);
-        else if (p[i] == '\t')
-            printf("\\t");
-        else if (p[i] == '\n')
-            printf("\\n");
-        else if (p[i] == '\r')
-            printf("\\r");
-        else if (p[i] < 0x20 || p[i] >= 0x7f)
-            printf("\\x%02x", p[i]);
-        else
-            putchar(p[i]);
-    }
-    printf("%c\n", quote);
-}
+const char *prog = "udp_upper_server";
 
 int main(int argc, char **argv)
 {
     const char *host = "localhost";
-    long port = 9999, count = -1;
-    usock_addrinfo *ai = NULL;
+    int port = 9999;
+    long count = -1;
     usock *s = NULL;
-    usock_addr local;
     char where[USOCK_ADDRSTRLEN];
     /* UDPServer.max_packet_size: a larger datagram is cut to this. */
     unsigned char packet[8192];
     int r, rc = 1;
 
-    if (argc > 4) {
-        fprintf(stderr, "usage: %s [host [port [count]]]\n", prog);
-        return 2;
-    }
-    if (argc > 1)
-        host = argv[1];
-    if (argc > 2 && parse_int(argv[2], 0, 65535, &port) < 0) {
-        fprintf(stderr, "%s: bad port: %s\n", prog, argv[2]);
-        return 2;
-    }
-    if (argc > 3 && parse_int(argv[3], 1, 1000000000L, &count) < 0) {
-        fprintf(stderr, "%s: bad count: %s\n", prog, argv[3]);
-        return 2;
-    }
+    r = server_args(argc, argv, &host, &port, &count);
+    if (r != 0)
+        return r;
 
-    r = usock_getaddrinfo(host, (int)port, 0, SOCK_DGRAM, 0, AI_PASSIVE, &ai);
-    if (r < 0)
-        return fail("getaddrinfo", host, r);
-    if (usock_addr_format(&ai->addr, where, sizeof where) < 0)
-        strcpy(where, host);
-
-    r = usock_socket(&s, usock_addr_family(&ai->addr), SOCK_DGRAM, 0);
-    if (r < 0) {
-        rc = fail("socket", where, r);
-        goto out;
-    }
-    r = usock_bind(s, &ai->addr);
-    if (r < 0) {
-        rc = fail("bind", where, r);
-        goto out;
-    }
-    r = usock_getsockname(s, &local);
-    if (r < 0) {
-        rc = fail("getsockname", where, r);
-        goto out;
-    }
-    if (usock_addr_format(&local, where, sizeof where) < 0)
-        strcpy(where, "?");
-    printf("listening on %s\n", where);
-    fflush(stdout);
+    /* UDPServer((HOST, PORT)): a datagram socket, bound. */
+    if (open_server(&s, host, port, 0, SOCK_DGRAM, 0, where) != 0)
+        return 1;
 
     while (count != 0) { /* count < 0: forever */
         usock_addr client;
         char client_address[USOCK_ADDRSTRLEN];
         unsigned char *data = packet;
-        size_t len, i;
+        size_t len;
         ssize_t n;
 
         n = usock_recvfrom(s, packet, sizeof packet, &client);
@@ -151,15 +59,13 @@ int main(int argc, char **argv)
             rc = fail("recvfrom", where, (int)n);
             goto out;
         }
-        if (usock_addr_format(&client, client_address, sizeof client_address) < 0)
-            strcpy(client_address, "?");
-        len = strip(&data, (size_t)n);
+        addr_text(&client, client_address);
+        len = bytes_strip(&data, (size_t)n);
         printf("%s wrote:\n", client_address);
-        print_bytes_repr(data, len);
+        print_bytes_repr(data, len); /* print(data) */
+        putchar('\n');
         fflush(stdout);
-        for (i = 0; i < len; i++) /* bytes.upper(): ASCII letters only */
-            if (data[i] >= 'a' && data[i] <= 'z')
-                data[i] = (unsigned char)(data[i] - 'a' + 'A');
+        bytes_upper(data, len);
         /* A reply that cannot go out is this client's problem (socketserver
          * reports it and serves on), not the server's. */
         n = usock_sendto(s, data, len, &client);
@@ -171,6 +77,5 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     usock_close(s);
-    usock_freeaddrinfo(ai);
     return rc;
 }

@@ -1,0 +1,271 @@
+/* common.c -- what the seed programs of examples/ share (see common.h). */
+#include "common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int fail(const char *what, const char *arg, int err)
+{
+    fprintf(stderr, "%s: %s %s: %s\n", prog, what, arg, usock_strerror(err));
+    return 1;
+}
+
+int usage(const char *args)
+{
+    fprintf(stderr, "usage: %s %s\n", prog, args);
+    return 2;
+}
+
+/* A decimal number lo..hi into *out; -1 after "PROG: bad WHAT: TEXT". */
+static int parse_number(const char *text, long lo, long hi, const char *what, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "%s: bad %s: %s\n", prog, what, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int parse_port(const char *text, int *port)
+{
+    long v;
+
+    if (parse_number(text, 0, 65535, "port", &v) < 0)
+        return -1;
+    *port = (int)v;
+    return 0;
+}
+
+int parse_count(const char *text, long *count)
+{
+    return parse_number(text, 1, 1000000000L, "count", count);
+}
+
+int host_port_args(int argc, char **argv, int max_args, const char *args, const char **host,
+                   int *port)
+{
+    if (argc - 1 > max_args)
+        return usage(args);
+    if (argc > 1)
+        *host = argv[1];
+    if (argc > 2 && parse_port(argv[2], port) < 0)
+        return 2;
+    return 0;
+}
+
+int server_args(int argc, char **argv, const char **host, int *port, long *count)
+{
+    int r;
+
+    r = host_port_args(argc, argv, 3, "[host [port [count]]]", host, port);
+    if (r != 0)
+        return r;
+    if (argc > 3 && parse_count(argv[3], count) < 0)
+        return 2;
+    return 0;
+}
+
+int word_args(int argc, char **argv, const char **host, int *port, int *first_word)
+{
+    static const char args[] = "[-H host] [-p port] [--] [word ...]";
+    int i;
+
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        }
+        if (i + 1 >= argc)
+            return usage(args);
+        if (strcmp(argv[i], "-H") == 0)
+            *host = argv[++i];
+        else if (strcmp(argv[i], "-p") == 0) {
+            if (parse_port(argv[++i], port) < 0)
+                return 2;
+        } else
+            return usage(args);
+    }
+    *first_word = i;
+    return 0;
+}
+
+char *join_words(char **words, int count, size_t *len)
+{
+    size_t n = 1, at = 0;
+    char *text;
+    int i;
+
+    for (i = 0; i < count; i++)
+        n += strlen(words[i]) + 1;
+    text = malloc(n + 1);
+    if (text == NULL)
+        return NULL;
+    for (i = 0; i < count; i++) {
+        size_t w = strlen(words[i]);
+        if (i > 0)
+            text[at++] = ' ';
+        memcpy(text + at, words[i], w);
+        at += w;
+    }
+    text[at++] = '\n';
+    text[at] = '\0';
+    *len = at;
+    return text;
+}
+
+void print_bytes_repr(const unsigned char *p, size_t n)
+{
+    int quote = memchr(p, '\'', n) && !memchr(p, '"', n) ? '"' : '\'';
+    size_t i;
+
+    printf("b%c", quote);
+    for (i = 0; i < n; i++) {
+        if (p[i] == quote || p[i] == '\\')
+            printf("\\%c", p[i]);
+        else if (p[i] == '\t')
+            printf("\\t");
+        else if (p[i] == '\n')
+            printf("\\n");
+        else if (p[i] == '\r')
+            printf("\\r");
+        else if (p[i] < 0x20 || p[i] >= 0x7f)
+            printf("\\x%02x", p[i]);
+        else
+            putchar(p[i]);
+    }
+    putchar(quote);
+}
+
+size_t bytes_strip(unsigned char **p, size_t n)
+{
+    static const char ws[] = " \t\n\r\v\f";
+
+    while (n > 0 && memchr(ws, (*p)[0], sizeof ws - 1)) {
+        (*p)++;
+        n--;
+    }
+    while (n > 0 && memchr(ws, (*p)[n - 1], sizeof ws - 1))
+        n--;
+    return n;
+}
+
+void bytes_upper(unsigned char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (p[i] >= 'a' && p[i] <= 'z')
+            p[i] = (unsigned char)(p[i] - 'a' + 'A');
+}
+
+void addr_text(const usock_addr *a, char *buf)
+{
+    if (usock_addr_format(a, buf, USOCK_ADDRSTRLEN) < 0)
+        strcpy(buf, "?");
+}
+
+int open_socket(usock **s, const char *host, int port, int type, double timeout, usock_addr *addr,
+                char *where)
+{
+    usock_addrinfo *ai = NULL;
+    const char *what = "socket";
+    int r;
+
+    *s = NULL;
+    r = usock_getaddrinfo(host, port, 0, type, 0, 0, &ai);
+    if (r < 0)
+        return fail("getaddrinfo", host, r);
+    addr_text(&ai->addr, where);
+    if (addr != NULL)
+        *addr = ai->addr;
+    r = usock_socket(s, usock_addr_family(&ai->addr), type, 0);
+    if (r == 0 && timeout >= 0) {
+        what = "settimeout";
+        r = usock_settimeout(*s, timeout);
+    }
+    usock_freeaddrinfo(ai);
+    if (r < 0) {
+        usock_close(*s);
+        *s = NULL;
+        return fail(what, where, r);
+    }
+    return 0;
+}
+
+int open_connection(usock **s, const char *host, int port, double timeout, char *where)
+{
+    usock_addr addr;
+    int r;
+
+    if (open_socket(s, host, port, SOCK_STREAM, timeout, &addr, where) != 0)
+        return 1;
+    r = usock_connect(*s, &addr);
+    if (r < 0) {
+        usock_close(*s);
+        *s = NULL;
+        return fail("connect", where, r);
+    }
+    return 0;
+}
+
+int open_server(usock **s, const char *host, int port, int af, int type, int backlog, char *where)
+{
+    usock_addrinfo *ai = NULL;
+    usock_addr local;
+    const char *what = "socket";
+    int one = 1;
+    int r;
+
+    *s = NULL;
+    r = usock_getaddrinfo(host, port, af, type, 0, AI_PASSIVE, &ai);
+    if (r < 0)
+        return fail("getaddrinfo", host[0] ? host : "''", r);
+    addr_text(&ai->addr, where);
+    r = usock_socket(s, usock_addr_family(&ai->addr), type, 0);
+    if (r == 0 && type == SOCK_STREAM) {
+        what = "setsockopt";
+        r = usock_setsockopt(*s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    }
+    if (r == 0) {
+        what = "bind";
+        r = usock_bind(*s, &ai->addr);
+    }
+    if (r == 0 && type == SOCK_STREAM) {
+        what = "listen";
+        r = usock_listen(*s, backlog);
+    }
+    if (r == 0) {
+        what = "getsockname";
+        r = usock_getsockname(*s, &local);
+    }
+    usock_freeaddrinfo(ai);
+    if (r < 0) {
+        usock_close(*s);
+        *s = NULL;
+        return fail(what, where, r);
+    }
+    addr_text(&local, where);
+    printf("listening on %s\n", where);
+    fflush(stdout);
+    return 0;
+}
+
+int accept_client(usock *s, const char *where, usock **conn, char *who)
+{
+    usock_addr peer;
+    int r;
+
+    r = usock_accept(s, conn, &peer);
+    if (r < 0)
+        return fail("accept", where, r);
+    addr_text(&peer, who);
+    return 0;
+}
