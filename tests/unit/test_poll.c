@@ -5,134 +5,39 @@
  * generous bound (they return as soon as the event is there); waits that
  * expect nothing use a short one. Only results are asserted. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
-#include "usock.h"
-
-#define assert_code(expr, want)                                                             \
-    do {                                                                                    \
-        long long got_ = (long long)(expr);                                                 \
-        long long want_ = (long long)(want);                                                \
-        if (got_ != want_)                                                                  \
-            fail_msg("%s = %lld (%s), want %lld (%s)", #expr, got_, usock_errname((int)got_), \
-                     want_, usock_errname((int)want_));                                     \
-    } while (0)
-#define assert_ok(expr) assert_code(expr, 0)
-
-/* Bounds for waits: one that should see an event, one that should not. */
-#define EXPECT_MS 5000
-#define QUIET_MS 50
+#include "helpers.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
 
-static void loopback(usock_addr *a, int af, int port)
+/* A new poll watching one library TCP socket (connected to a raw peer) for
+ * events, with udata. */
+static usock_poll *watch_pair(int af, usock **s, int *peer, int events, void *udata)
 {
-    memset(a, 0, sizeof *a);
-    if (af == AF_INET6) {
-        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
-        s6.sin6_addr = in6addr_loopback;
-        memcpy(&a->ss, &s6, sizeof s6);
-        a->len = sizeof s6;
-    } else {
-        struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        s4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        memcpy(&a->ss, &s4, sizeof s4);
-        a->len = sizeof s4;
-    }
+    usock_poll *p;
+    pair_with_raw_peer(af, s, peer);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, *s, events, udata));
+    return p;
 }
 
-static int have_ipv6(void)
+static void unwatch_pair(usock_poll *p, usock *s, int peer)
 {
-    static int known = -1;
-    if (known < 0) {
-        int fd = socket(AF_INET6, SOCK_STREAM, 0);
-        usock_addr a;
-        loopback(&a, AF_INET6, 0);
-        known = fd >= 0 && bind(fd, (struct sockaddr *)&a.ss, a.len) == 0;
-        if (fd >= 0)
-            close(fd);
-    }
-    return known;
-}
-
-#define BOTH_FAMILIES(name)                                                                 \
-    static void name##_v4(void **state)                                                     \
-    {                                                                                       \
-        (void)state;                                                                        \
-        name(AF_INET);                                                                      \
-    }                                                                                       \
-    static void name##_v6(void **state)                                                     \
-    {                                                                                       \
-        (void)state;                                                                        \
-        if (!have_ipv6())                                                                   \
-            skip();                                                                         \
-        name(AF_INET6);                                                                     \
-    }
-#define BOTH(name) cmocka_unit_test(name##_v4), cmocka_unit_test(name##_v6)
-
-/* A library TCP socket connected to a raw peer descriptor. */
-static void tcp_pair(int af, usock **mine, int *peer)
-{
-    int lfd = socket(af, SOCK_STREAM, 0);
-    assert_true(lfd >= 0);
-    usock_addr a;
-    loopback(&a, af, 0);
-    assert_int_equal(bind(lfd, (struct sockaddr *)&a.ss, a.len), 0);
-    assert_int_equal(listen(lfd, 8), 0);
-    a.len = sizeof a.ss;
-    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a.ss, &a.len), 0);
-    assert_ok(usock_socket(mine, af, SOCK_STREAM, 0));
-    assert_ok(usock_connect(*mine, &a));
-    *peer = accept(lfd, NULL, NULL);
-    assert_true(*peer >= 0);
-    close(lfd);
+    usock_close(s);
+    close(peer);
+    usock_poll_free(p);
 }
 
 /* A library UDP socket bound to loopback; *to is its address. */
 static usock *udp_bound(int af, usock_addr *to)
 {
-    usock *u;
-    assert_ok(usock_socket(&u, af, SOCK_DGRAM, 0));
-    usock_addr a;
-    loopback(&a, af, 0);
-    assert_ok(usock_bind(u, &a));
-    assert_ok(usock_getsockname(u, to));
+    int port;
+    usock *u = bound(af, SOCK_DGRAM, &port);
+    loopback(to, af, port);
     return u;
-}
-
-static void raw_send_str(int fd, const char *s)
-{
-    assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
-}
-
-static void raw_sendto(int fd, const char *s, const usock_addr *to)
-{
-    ssize_t r = sendto(fd, s, strlen(s), 0, (const struct sockaddr *)&to->ss, to->len);
-    assert_int_equal(r, (ssize_t)strlen(s));
-}
-
-static void raw_reset(int fd)
-{
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-    close(fd);
 }
 
 /* True when the kernel holds no bytes for s (only its user buffer might). */
@@ -143,25 +48,19 @@ static int kernel_queue_empty(usock *s)
     return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-static void sleep_ms(int ms)
+/* The peer sends two lines in one segment; readline returns the first and
+ * reads the second ahead: it waits in the socket's buffer, and the kernel
+ * has nothing left for s. */
+static void leave_a_line_buffered(usock *s, int peer, const char *two_lines)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
-struct sender {
-    int fd;
-    const char *text;
-    int delay_ms;
-};
-
-static void *sender_main(void *arg)
-{
-    struct sender *s = arg;
-    sleep_ms(s->delay_ms);
-    send(s->fd, s->text, strlen(s->text), MSG_NOSIGNAL);
-    return NULL;
+    raw_send_str(peer, two_lines);
+    wait_readable(s);
+    char line[16];
+    size_t first = strcspn(two_lines, "\n") + 1;
+    assert_int_equal(usock_readline(s, line, sizeof line), first);
+    assert_memory_equal(line, two_lines, first);
+    assert_true(usock_pending(s) > 0);
+    assert_true(kernel_queue_empty(s));
 }
 
 /* Finds the event of s among n, or NULL; fails if s appears twice. */
@@ -277,29 +176,21 @@ static void null_arguments_are_einval(void **state)
 
 static void idle_socket_times_out_with_zero(int af)
 {
-    usock_poll *p;
     usock *s;
     int peer;
-    tcp_pair(af, &s, &peer);
-    assert_ok(usock_poll_new(&p));
-    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    usock_poll *p = watch_pair(af, &s, &peer, USOCK_POLLIN, NULL);
     usock_event ev[4];
     assert_ok(usock_poll_wait(p, 0, ev, 4));
     assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    unwatch_pair(p, s, peer);
 }
 BOTH_FAMILIES(idle_socket_times_out_with_zero)
 
 static void pollin_when_data_arrives_with_its_udata(int af)
 {
-    usock_poll *p;
     usock *s;
     int peer, marker;
-    tcp_pair(af, &s, &peer);
-    assert_ok(usock_poll_new(&p));
-    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &marker));
+    usock_poll *p = watch_pair(af, &s, &peer, USOCK_POLLIN, &marker);
     usock_event ev[4];
     assert_ok(usock_poll_wait(p, 0, ev, 4));
     raw_send_str(peer, "data");
@@ -313,63 +204,46 @@ static void pollin_when_data_arrives_with_its_udata(int af)
     char buf[8];
     assert_int_equal(usock_recv(s, buf, sizeof buf), 4);
     assert_ok(usock_poll_wait(p, 0, ev, 4));
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    unwatch_pair(p, s, peer);
 }
 BOTH_FAMILIES(pollin_when_data_arrives_with_its_udata)
 
 static void wait_forever_returns_when_data_arrives(int af)
 {
-    usock_poll *p;
     usock *s;
     int peer;
-    tcp_pair(af, &s, &peer);
-    assert_ok(usock_poll_new(&p));
-    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
-    struct sender sd = {.fd = peer, .text = "late", .delay_ms = 30};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, sender_main, &sd), 0);
+    usock_poll *p = watch_pair(af, &s, &peer, USOCK_POLLIN, NULL);
+    struct sender sd = {.fd = peer, .data = "late", .n = 4, .delay_ms = 30};
+    sender_start(&sd);
     usock_event ev[2];
     int n = usock_poll_wait(p, -1, ev, 2);
-    pthread_join(t, NULL);
+    sender_join(&sd);
     assert_int_equal(n, 1);
     assert_true(ev[0].revents & USOCK_POLLIN);
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    unwatch_pair(p, s, peer);
 }
 BOTH_FAMILIES(wait_forever_returns_when_data_arrives)
 
 static void pollout_on_a_connected_socket(int af)
 {
-    usock_poll *p;
     usock *s;
     int peer;
-    tcp_pair(af, &s, &peer);
-    assert_ok(usock_poll_new(&p));
-    assert_ok(usock_poll_register(p, s, USOCK_POLLOUT, NULL));
+    usock_poll *p = watch_pair(af, &s, &peer, USOCK_POLLOUT, NULL);
     usock_event ev[2];
     assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
     assert_ptr_equal(ev[0].sock, s);
     assert_true(ev[0].revents & USOCK_POLLOUT);
     assert_false(ev[0].revents & USOCK_POLLIN);
     assert_null(ev[0].udata);
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    unwatch_pair(p, s, peer);
 }
 BOTH_FAMILIES(pollout_on_a_connected_socket)
 
 static void modify_changes_what_is_reported(int af)
 {
-    usock_poll *p;
     usock *s;
-    int peer;
-    tcp_pair(af, &s, &peer);
-    assert_ok(usock_poll_new(&p));
-    int tag;
-    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &tag));
+    int peer, tag;
+    usock_poll *p = watch_pair(af, &s, &peer, USOCK_POLLIN, &tag);
     usock_event ev[2];
     assert_ok(usock_poll_wait(p, 0, ev, 2));
     assert_ok(usock_poll_modify(p, s, USOCK_POLLOUT));
@@ -382,9 +256,7 @@ static void modify_changes_what_is_reported(int af)
     assert_ok(usock_poll_modify(p, s, USOCK_POLLIN | USOCK_POLLOUT));
     assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
     assert_int_equal(ev[0].revents & (USOCK_POLLIN | USOCK_POLLOUT), USOCK_POLLIN | USOCK_POLLOUT);
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    unwatch_pair(p, s, peer);
 }
 BOTH_FAMILIES(modify_changes_what_is_reported)
 
@@ -393,7 +265,7 @@ static void pollout_not_reported_while_send_buffer_is_full(int af)
     usock_poll *p;
     usock *s;
     int peer;
-    tcp_pair(af, &s, &peer);
+    pair_with_raw_peer(af, &s, &peer);
     assert_ok(usock_setblocking(s, 0));
     static char chunk[65536];
     ssize_t r = 0;
@@ -413,20 +285,15 @@ static void pollout_not_reported_while_send_buffer_is_full(int af)
     }
     assert_int_equal(n, 1);
     assert_true(ev[0].revents & USOCK_POLLOUT);
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    unwatch_pair(p, s, peer);
 }
 BOTH_FAMILIES(pollout_not_reported_while_send_buffer_is_full)
 
 static void peer_close_reports_pollin_or_pollhup(int af)
 {
-    usock_poll *p;
     usock *s;
     int peer;
-    tcp_pair(af, &s, &peer);
-    assert_ok(usock_poll_new(&p));
-    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    usock_poll *p = watch_pair(af, &s, &peer, USOCK_POLLIN, NULL);
     close(peer);
     usock_event ev[2];
     assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
@@ -441,13 +308,9 @@ BOTH_FAMILIES(peer_close_reports_pollin_or_pollhup)
 /* POLLERR and POLLHUP need not be asked for. */
 static void peer_reset_reports_err_or_hup_even_when_not_asked(int af)
 {
-    usock_poll *p;
     usock *s;
-    int peer;
-    tcp_pair(af, &s, &peer);
-    assert_ok(usock_poll_new(&p));
-    int tag;
-    assert_ok(usock_poll_register(p, s, 0, &tag));
+    int peer, tag;
+    usock_poll *p = watch_pair(af, &s, &peer, 0, &tag);
     usock_event ev[2];
     assert_ok(usock_poll_wait(p, 0, ev, 2));
     raw_reset(peer);
@@ -470,14 +333,8 @@ static void pollin_while_the_socket_buffer_holds_bytes(int af)
     usock_poll *p;
     usock *s;
     int peer, tag;
-    tcp_pair(af, &s, &peer);
-    raw_send_str(peer, "one\ntwo\n");
-    struct pollfd pf = {.fd = usock_fileno(s), .events = POLLIN};
-    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
-    char line[16];
-    assert_int_equal(usock_readline(s, line, sizeof line), 4);
-    assert_true(usock_pending(s) > 0);
-    assert_true(kernel_queue_empty(s));
+    pair_with_raw_peer(af, &s, &peer);
+    leave_a_line_buffered(s, peer, "one\ntwo\n");
 
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &tag));
@@ -488,13 +345,10 @@ static void pollin_while_the_socket_buffer_holds_bytes(int af)
     assert_true(ev[0].revents & USOCK_POLLIN);
     /* A wait without a bound must not block either. */
     assert_int_equal(usock_poll_wait(p, -1, ev, 4), 1);
-    assert_int_equal(usock_readline(s, line, sizeof line), 4);
-    assert_string_equal(line, "two\n");
+    expect_readline(s, 16, "two\n");
     /* Now both are empty: quiet again. */
     assert_ok(usock_poll_wait(p, 0, ev, 4));
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    unwatch_pair(p, s, peer);
 }
 BOTH_FAMILIES(pollin_while_the_socket_buffer_holds_bytes)
 
@@ -504,21 +358,14 @@ static void buffered_pollin_and_kernel_pollout_are_one_event(int af)
     usock_poll *p;
     usock *s;
     int peer;
-    tcp_pair(af, &s, &peer);
-    raw_send_str(peer, "a\nb\n");
-    struct pollfd pf = {.fd = usock_fileno(s), .events = POLLIN};
-    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
-    char line[8];
-    assert_int_equal(usock_readline(s, line, sizeof line), 2);
-    assert_true(kernel_queue_empty(s));
+    pair_with_raw_peer(af, &s, &peer);
+    leave_a_line_buffered(s, peer, "a\nb\n");
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_register(p, s, USOCK_POLLIN | USOCK_POLLOUT, NULL));
     usock_event ev[4];
     assert_int_equal(usock_poll_wait(p, 0, ev, 4), 1);
     assert_int_equal(ev[0].revents & (USOCK_POLLIN | USOCK_POLLOUT), USOCK_POLLIN | USOCK_POLLOUT);
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    unwatch_pair(p, s, peer);
 }
 BOTH_FAMILIES(buffered_pollin_and_kernel_pollout_are_one_event)
 
@@ -530,21 +377,15 @@ static void buffered_bytes_not_reported_without_pollin_interest(void **state)
     usock_poll *p;
     usock *s;
     int peer;
-    tcp_pair(AF_INET, &s, &peer);
-    raw_send_str(peer, "a\nb\n");
-    struct pollfd pf = {.fd = usock_fileno(s), .events = POLLIN};
-    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
-    char line[8];
-    assert_int_equal(usock_readline(s, line, sizeof line), 2);
+    pair_with_raw_peer(AF_INET, &s, &peer);
+    leave_a_line_buffered(s, peer, "a\nb\n");
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_register(p, s, 0, NULL));
     usock_event ev[4];
     assert_ok(usock_poll_wait(p, 0, ev, 4));
     assert_ok(usock_poll_modify(p, s, USOCK_POLLIN));
     assert_int_equal(usock_poll_wait(p, 0, ev, 4), 1);
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    unwatch_pair(p, s, peer);
 }
 
 /* One socket ready from its buffer, another from the kernel: both come in
@@ -555,16 +396,11 @@ static void buffered_and_kernel_ready_sockets_come_together(void **state)
     usock_poll *p;
     usock *a, *b;
     int pa, pb;
-    tcp_pair(AF_INET, &a, &pa);
-    tcp_pair(AF_INET, &b, &pb);
-    raw_send_str(pa, "1\n2\n");
-    struct pollfd pf = {.fd = usock_fileno(a), .events = POLLIN};
-    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
-    char line[8];
-    assert_int_equal(usock_readline(a, line, sizeof line), 2);
+    pair_with_raw_peer(AF_INET, &a, &pa);
+    pair_with_raw_peer(AF_INET, &b, &pb);
+    leave_a_line_buffered(a, pa, "1\n2\n");
     raw_send_str(pb, "x");
-    pf.fd = usock_fileno(b);
-    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+    wait_readable(b);
 
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_register(p, a, USOCK_POLLIN, NULL));
@@ -599,10 +435,8 @@ static void max_smaller_than_ready_count(void **state)
         assert_ok(usock_poll_register(p, u[i], USOCK_POLLIN, &tags[i]));
         raw_sendto(raw, "d", &to[i]);
     }
-    for (int i = 0; i < N; i++) {
-        struct pollfd pf = {.fd = usock_fileno(u[i]), .events = POLLIN};
-        assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
-    }
+    for (int i = 0; i < N; i++)
+        wait_readable(u[i]);
     int seen[N] = {0};
     int total = 0;
     for (int round = 0; round < 10 && total < N; round++) {
@@ -640,12 +474,8 @@ static void max_smaller_than_buffered_count(void **state)
     int peer[N];
     assert_ok(usock_poll_new(&p));
     for (int i = 0; i < N; i++) {
-        tcp_pair(AF_INET, &s[i], &peer[i]);
-        raw_send_str(peer[i], "l\nm\n");
-        struct pollfd pf = {.fd = usock_fileno(s[i]), .events = POLLIN};
-        assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
-        char line[4];
-        assert_int_equal(usock_readline(s[i], line, sizeof line), 2);
+        pair_with_raw_peer(AF_INET, &s[i], &peer[i]);
+        leave_a_line_buffered(s[i], peer[i], "l\nm\n");
         assert_ok(usock_poll_register(p, s[i], USOCK_POLLIN, NULL));
     }
     usock_event ev[3];
@@ -670,14 +500,13 @@ static void closing_a_registered_socket_unregisters_it(int af)
     usock *a, *b;
     int pa, pb;
     int tag_a, tag_b, tag_c;
-    tcp_pair(af, &a, &pa);
-    tcp_pair(af, &b, &pb);
+    pair_with_raw_peer(af, &a, &pa);
+    pair_with_raw_peer(af, &b, &pb);
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_register(p, a, USOCK_POLLIN, &tag_a));
     assert_ok(usock_poll_register(p, b, USOCK_POLLIN, &tag_b));
     raw_send_str(pa, "for a");
-    struct pollfd pf = {.fd = usock_fileno(a), .events = POLLIN};
-    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+    wait_readable(a);
     usock_close(a);
     usock_event ev[4];
     assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
@@ -686,7 +515,7 @@ static void closing_a_registered_socket_unregisters_it(int af)
      * or not, only its own registration may count. */
     usock *c;
     int pc;
-    tcp_pair(af, &c, &pc);
+    pair_with_raw_peer(af, &c, &pc);
     assert_ok(usock_poll_register(p, c, USOCK_POLLIN, &tag_c));
     assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
     raw_send_str(pc, "for c");
@@ -743,12 +572,9 @@ static void poll_freed_before_its_sockets(void **state)
 static void unregistered_socket_is_not_reported(void **state)
 {
     (void)state;
-    usock_poll *p;
     usock *s;
     int peer;
-    tcp_pair(AF_INET, &s, &peer);
-    assert_ok(usock_poll_new(&p));
-    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+    usock_poll *p = watch_pair(AF_INET, &s, &peer, USOCK_POLLIN, NULL);
     raw_send_str(peer, "x");
     usock_event ev[2];
     assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
@@ -759,27 +585,20 @@ static void unregistered_socket_is_not_reported(void **state)
     assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &tag));
     assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
     assert_ptr_equal(ev[0].udata, &tag);
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    unwatch_pair(p, s, peer);
 }
 
 static void listening_socket_is_readable_with_a_pending_connection(int af)
 {
     usock_poll *p;
-    usock *l, *c, *srv;
-    assert_ok(usock_socket(&l, af, SOCK_STREAM, 0));
-    usock_addr a;
-    loopback(&a, af, 0);
-    assert_ok(usock_bind(l, &a));
+    int port;
+    usock *l = bound(af, SOCK_STREAM, &port), *srv;
     assert_ok(usock_listen(l, 4));
-    assert_ok(usock_getsockname(l, &a));
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_register(p, l, USOCK_POLLIN, NULL));
     usock_event ev[2];
     assert_ok(usock_poll_wait(p, 0, ev, 2));
-    assert_ok(usock_socket(&c, af, SOCK_STREAM, 0));
-    assert_ok(usock_connect(c, &a));
+    usock *c = connected_to(af, port);
     assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
     assert_true(ev[0].revents & USOCK_POLLIN);
     assert_ok(usock_accept(l, &srv, NULL));
@@ -793,59 +612,42 @@ BOTH_FAMILIES(listening_socket_is_readable_with_a_pending_connection)
 /* The uselect way to connect without blocking. */
 static void nonblocking_connect_completes_with_pollout(int af)
 {
-    int lfd = socket(af, SOCK_STREAM, 0);
+    int port;
+    int lfd = raw_listener(af, 4, 0, &port);
     usock_addr a;
-    loopback(&a, af, 0);
-    assert_int_equal(bind(lfd, (struct sockaddr *)&a.ss, a.len), 0);
-    assert_int_equal(listen(lfd, 4), 0);
-    a.len = sizeof a.ss;
-    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a.ss, &a.len), 0);
-    usock_poll *p;
+    loopback(&a, af, port);
     usock *c;
     assert_ok(usock_socket(&c, af, SOCK_STREAM, 0));
     assert_ok(usock_setblocking(c, 0));
     int r = usock_connect(c, &a);
     assert_true(r == 0 || r == USOCK_EINPROGRESS);
-    assert_ok(usock_poll_new(&p));
-    assert_ok(usock_poll_register(p, c, USOCK_POLLOUT, NULL));
-    usock_event ev[2];
-    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
-    assert_true(ev[0].revents & USOCK_POLLOUT);
-    assert_false(ev[0].revents & USOCK_POLLERR);
+    int revents = poll_pollout(c);
+    assert_true(revents & USOCK_POLLOUT);
+    assert_false(revents & USOCK_POLLERR);
     if (r != 0)
         assert_ok(usock_connect(c, &a));
-    int peer = accept(lfd, NULL, NULL);
-    assert_true(peer >= 0);
+    int peer = raw_accept(lfd);
     assert_int_equal(usock_send(c, "hi", 2), 2);
     usock_close(c);
     close(peer);
     close(lfd);
-    usock_poll_free(p);
 }
 BOTH_FAMILIES(nonblocking_connect_completes_with_pollout)
 
 static void nonblocking_connect_refused_reports_an_error_event(int af)
 {
     /* Bound, not listening: the kernel answers with RST. */
-    int bfd = socket(af, SOCK_STREAM, 0);
+    int port;
+    int bfd = raw_bound(af, SOCK_STREAM, &port);
     usock_addr a;
-    loopback(&a, af, 0);
-    assert_int_equal(bind(bfd, (struct sockaddr *)&a.ss, a.len), 0);
-    a.len = sizeof a.ss;
-    assert_int_equal(getsockname(bfd, (struct sockaddr *)&a.ss, &a.len), 0);
-    usock_poll *p;
+    loopback(&a, af, port);
     usock *c;
     assert_ok(usock_socket(&c, af, SOCK_STREAM, 0));
     assert_ok(usock_setblocking(c, 0));
     int r = usock_connect(c, &a);
     if (r == USOCK_EINPROGRESS) {
-        assert_ok(usock_poll_new(&p));
-        assert_ok(usock_poll_register(p, c, USOCK_POLLOUT, NULL));
-        usock_event ev[2];
-        assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 2), 1);
-        assert_true(ev[0].revents & (USOCK_POLLERR | USOCK_POLLHUP | USOCK_POLLOUT));
+        assert_true(poll_pollout(c) & (USOCK_POLLERR | USOCK_POLLHUP | USOCK_POLLOUT));
         r = usock_connect(c, &a);
-        usock_poll_free(p);
     }
     assert_code(r, USOCK_ECONNREFUSED);
     usock_close(c);
@@ -900,10 +702,8 @@ static void two_hundred_sockets(void **state)
         raw_sendto(raw, "x", &to[i]);
         want++;
     }
-    for (int i = 0; i < N; i += 3) {
-        struct pollfd pf = {.fd = usock_fileno(u[i]), .events = POLLIN};
-        assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
-    }
+    for (int i = 0; i < N; i += 3)
+        wait_readable(u[i]);
     int n = usock_poll_wait(p, EXPECT_MS, ev, N + 8);
     assert_int_equal(n, want);
     char *seen = calloc(N, 1);
@@ -936,73 +736,29 @@ static void two_hundred_sockets(void **state)
 }
 
 /* Signals during a wait are retried, not reported. */
-static atomic_int interrupts;
-
-static void on_usr1(int sig)
-{
-    (void)sig;
-    atomic_fetch_add(&interrupts, 1);
-}
-
-struct pester {
-    pthread_t target;
-    atomic_int stop;
-};
-
-static void *pester_main(void *arg)
-{
-    struct pester *ps = arg;
-    while (!atomic_load(&ps->stop)) {
-        pthread_kill(ps->target, SIGUSR1);
-        sleep_ms(2);
-    }
-    return NULL;
-}
-
 static void wait_survives_signals(void **state)
 {
     (void)state;
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_usr1;
-    sigemptyset(&sa.sa_mask);
-    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
-    atomic_store(&interrupts, 0);
-
-    usock_poll *p;
     usock *s;
     int peer;
-    tcp_pair(AF_INET, &s, &peer);
-    assert_ok(usock_poll_new(&p));
-    assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
-    struct pester ps = {.target = pthread_self()};
-    struct sender sd = {.fd = peer, .text = "after signals", .delay_ms = 80};
-    pthread_t tp, ts;
-    assert_int_equal(pthread_create(&tp, NULL, pester_main, &ps), 0);
-    assert_int_equal(pthread_create(&ts, NULL, sender_main, &sd), 0);
+    usock_poll *p = watch_pair(AF_INET, &s, &peer, USOCK_POLLIN, NULL);
+    struct pester ps;
+    pester_start(&ps, 2);
+    struct sender sd = {.fd = peer, .data = "after signals", .n = 13, .delay_ms = 80};
+    sender_start(&sd);
     usock_event ev[2];
     int quiet = usock_poll_wait(p, 20, ev, 2); /* ends by timeout, not EINTR */
     int n = usock_poll_wait(p, -1, ev, 2);     /* ends by the data */
-    atomic_store(&ps.stop, 1);
-    pthread_join(tp, NULL);
-    pthread_join(ts, NULL);
-    sigaction(SIGUSR1, &old, NULL);
+    int interrupts = pester_stop(&ps);
+    sender_join(&sd);
     assert_code(quiet, 0);
     assert_code(n, 1);
     assert_true(ev[0].revents & USOCK_POLLIN);
-    assert_true(atomic_load(&interrupts) > 0);
-    usock_close(s);
-    close(peer);
-    usock_poll_free(p);
+    assert_true(interrupts > 0);
+    unwatch_pair(p, s, peer);
 }
 
 /* ---- a socket in several polls (each socket lists its registrations) ---- */
-
-/* Waits (bounded) until the kernel has bytes for s. */
-static void wait_kernel_readable(usock *s)
-{
-    struct pollfd pf = {.fd = usock_fileno(s), .events = POLLIN};
-    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
-}
 
 /* Waits on p until the events seen name every socket whose flag in want is
  * set, and fails if any event carries forbidden as its udata. */
@@ -1042,8 +798,8 @@ static void closing_a_socket_unregisters_it_from_every_poll(int af)
     usock *a, *b;
     int pa, pb;
     int tag_ap, tag_aq, tag_bp, tag_bq;
-    tcp_pair(af, &a, &pa);
-    tcp_pair(af, &b, &pb);
+    pair_with_raw_peer(af, &a, &pa);
+    pair_with_raw_peer(af, &b, &pb);
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_new(&q));
     assert_ok(usock_poll_register(p, a, USOCK_POLLIN, &tag_ap));
@@ -1054,12 +810,9 @@ static void closing_a_socket_unregisters_it_from_every_poll(int af)
     assert_code(usock_poll_register(q, a, USOCK_POLLIN, NULL), USOCK_EEXIST);
 
     /* a: one line returned, one buffered; the kernel has one more byte. */
-    raw_send_str(pa, "1\n2\n");
-    wait_kernel_readable(a);
-    char line[8];
-    assert_int_equal(usock_readline(a, line, sizeof line), 2);
+    leave_a_line_buffered(a, pa, "1\n2\n");
     raw_send_str(pa, "3");
-    wait_kernel_readable(a);
+    wait_readable(a);
     /* Each poll reports a with its own udata. */
     usock_event ev[4];
     int n = usock_poll_wait(p, EXPECT_MS, ev, 4);
@@ -1087,10 +840,10 @@ static void closing_a_socket_unregisters_it_from_every_poll(int af)
     /* A new socket, most likely on a's descriptor number, joins q only. */
     usock *c;
     int pc, tag_c;
-    tcp_pair(af, &c, &pc);
+    pair_with_raw_peer(af, &c, &pc);
     assert_ok(usock_poll_register(q, c, USOCK_POLLIN, &tag_c));
     raw_send_str(pc, "c");
-    wait_kernel_readable(c);
+    wait_readable(c);
     n = usock_poll_wait(p, 0, ev, 4);
     assert_int_equal(n, 1);
     assert_ptr_equal(ev[0].sock, b);
@@ -1116,8 +869,8 @@ static void closing_a_socket_in_three_polls(void **state)
     usock_poll *p[3];
     usock *s, *t;
     int ps, pt;
-    tcp_pair(AF_INET, &s, &ps);
-    tcp_pair(AF_INET, &t, &pt);
+    pair_with_raw_peer(AF_INET, &s, &ps);
+    pair_with_raw_peer(AF_INET, &t, &pt);
     for (int i = 0; i < 3; i++)
         assert_ok(usock_poll_new(&p[i]));
     /* t first in the middle poll, so that s's slots differ between polls. */
@@ -1136,7 +889,7 @@ static void closing_a_socket_in_three_polls(void **state)
     for (int i = 0; i < 3; i++)
         assert_ok(usock_poll_wait(p[i], 0, ev, 4));
     raw_send_str(pt, "t");
-    wait_kernel_readable(t);
+    wait_readable(t);
     assert_int_equal(usock_poll_wait(p[1], EXPECT_MS, ev, 4), 1);
     assert_ptr_equal(ev[0].sock, t);
     assert_ok(usock_poll_wait(p[0], 0, ev, 4));
@@ -1156,18 +909,15 @@ static void poll_freed_while_its_sockets_are_in_another(int af)
     usock_poll *p, *q;
     usock *a, *b;
     int pa, pb, tag_a, tag_b;
-    tcp_pair(af, &a, &pa);
-    tcp_pair(af, &b, &pb);
+    pair_with_raw_peer(af, &a, &pa);
+    pair_with_raw_peer(af, &b, &pb);
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_new(&q));
     assert_ok(usock_poll_register(p, a, USOCK_POLLIN, NULL));
     assert_ok(usock_poll_register(p, b, USOCK_POLLIN, NULL));
     assert_ok(usock_poll_register(q, a, USOCK_POLLIN, &tag_a));
     assert_ok(usock_poll_register(q, b, USOCK_POLLIN, &tag_b));
-    raw_send_str(pa, "x\ny\n");
-    wait_kernel_readable(a);
-    char line[8];
-    assert_int_equal(usock_readline(a, line, sizeof line), 2); /* a holds "y\n" */
+    leave_a_line_buffered(a, pa, "x\ny\n"); /* a holds "y\n" */
     usock_poll_free(p);
     /* After p is gone, a's bytes still reach q. */
     raw_send_str(pb, "z");
@@ -1222,7 +972,7 @@ static void unregister_from_one_poll_leaves_the_other(int af)
     usock_poll *p, *q;
     usock *s;
     int peer, tag_p, tag_q;
-    tcp_pair(af, &s, &peer);
+    pair_with_raw_peer(af, &s, &peer);
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_new(&q));
     assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &tag_p));
@@ -1265,7 +1015,7 @@ static void buffered_socket_is_readable_in_every_poll(int af)
     usock_poll *p, *q;
     usock *s;
     int peer;
-    tcp_pair(af, &s, &peer);
+    pair_with_raw_peer(af, &s, &peer);
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_new(&q));
     assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &p));
@@ -1273,18 +1023,14 @@ static void buffered_socket_is_readable_in_every_poll(int af)
     usock_event ev[4];
     assert_ok(usock_poll_wait(p, 0, ev, 4));
     assert_ok(usock_poll_wait(q, 0, ev, 4));
-    raw_send_str(peer, "one\ntwo\n");
-    wait_kernel_readable(s);
-    char line[16];
-    assert_int_equal(usock_readline(s, line, sizeof line), 4);
-    assert_true(kernel_queue_empty(s));
+    leave_a_line_buffered(s, peer, "one\ntwo\n");
     assert_int_equal(usock_poll_wait(p, 0, ev, 4), 1);
     assert_ptr_equal(ev[0].udata, &p);
     assert_true(ev[0].revents & USOCK_POLLIN);
     assert_int_equal(usock_poll_wait(q, 0, ev, 4), 1);
     assert_ptr_equal(ev[0].udata, &q);
     assert_true(ev[0].revents & USOCK_POLLIN);
-    assert_int_equal(usock_readline(s, line, sizeof line), 4);
+    expect_readline(s, 16, "two\n");
     assert_ok(usock_poll_wait(p, 0, ev, 4));
     assert_ok(usock_poll_wait(q, 0, ev, 4));
     usock_close(s);
@@ -1327,65 +1073,52 @@ static int fair_check(usock_poll *p, usock *const *s, int n, int max, int waits)
     return -1;
 }
 
-/* n TCP pairs, each readable: from the kernel, or (for bit i set in
- * buffered) only from the socket's buffer, after readline took the first
- * of two lines. */
-static void fair_fixture(usock_poll *p, usock **s, int *peer, int *idx, int n, int buffered)
+/* FAIR_N TCP pairs in one poll, each readable: from the kernel, or (for
+ * bit i set in buffered) only from the socket's buffer, after readline
+ * took the first of two lines. fair_check runs for each of the k maxes in
+ * turn, allowing slack times ceil(FAIR_N / max) waits (1: strict
+ * rotation); the first starved socket fails the test, after the fixture
+ * is released. */
+static void check_fairness(int buffered, const int *maxes, int k, int slack)
 {
-    for (int i = 0; i < n; i++) {
-        tcp_pair(AF_INET, &s[i], &peer[i]);
-        idx[i] = i;
-        raw_send_str(peer[i], "a\nb\n");
-        wait_kernel_readable(s[i]);
-        if (buffered & (1 << i)) {
-            char line[4];
-            assert_int_equal(usock_readline(s[i], line, sizeof line), 2);
-            assert_true(kernel_queue_empty(s[i]));
-        }
-        assert_ok(usock_poll_register(p, s[i], USOCK_POLLIN, &idx[i]));
-    }
-}
-
-static void fair_teardown(usock_poll *p, usock **s, int *peer, int n)
-{
-    for (int i = 0; i < n; i++) {
-        usock_close(s[i]);
-        close(peer[i]);
-    }
-    usock_poll_free(p);
-}
-
-/* Runs fair_check for each max in turn, allowing slack times ceil(n / max)
- * waits (1: strict rotation); on the first starved socket, releases the
- * fixture and fails. */
-static void assert_fair(usock_poll *p, usock **s, int *peer, int n, const int *maxes, int k,
-                        int slack)
-{
-    for (int j = 0; j < k; j++) {
-        int waits = slack * ((n + maxes[j] - 1) / maxes[j]);
-        int starved = fair_check(p, s, n, maxes[j], waits);
-        if (starved >= 0) {
-            fair_teardown(p, s, peer, n);
-            fail_msg("socket %d of %d never reported in %d waits with max %d", starved, n, waits,
-                     maxes[j]);
-        }
-    }
-    fair_teardown(p, s, peer, n);
-}
-
-/* Ready in the kernel: both backends must rotate (poll(2) resumes after
- * the last slot it reported). */
-static void max_one_reports_every_kernel_ready_socket_in_turn(void **state)
-{
-    (void)state;
     usock_poll *p;
     usock *s[FAIR_N];
     int peer[FAIR_N], idx[FAIR_N];
     assert_ok(usock_poll_new(&p));
-    fair_fixture(p, s, peer, idx, FAIR_N, 0);
-    /* 1 twice: the second round starts from wherever the first stopped. */
+    for (int i = 0; i < FAIR_N; i++) {
+        pair_with_raw_peer(AF_INET, &s[i], &peer[i]);
+        idx[i] = i;
+        if (buffered & (1 << i)) {
+            leave_a_line_buffered(s[i], peer[i], "a\nb\n");
+        } else {
+            raw_send_str(peer[i], "a\nb\n");
+            wait_readable(s[i]);
+        }
+        assert_ok(usock_poll_register(p, s[i], USOCK_POLLIN, &idx[i]));
+    }
+    int starved = -1, waits = 0, j;
+    for (j = 0; j < k && starved < 0; j++) {
+        waits = slack * ((FAIR_N + maxes[j] - 1) / maxes[j]);
+        starved = fair_check(p, s, FAIR_N, maxes[j], waits);
+    }
+    for (int i = 0; i < FAIR_N; i++) {
+        usock_close(s[i]);
+        close(peer[i]);
+    }
+    usock_poll_free(p);
+    if (starved >= 0)
+        fail_msg("socket %d of %d never reported in %d waits with max %d", starved, FAIR_N, waits,
+                 maxes[j - 1]);
+}
+
+/* Ready in the kernel: both backends must rotate (poll(2) resumes after
+ * the last slot it reported). 1 twice: the second round starts from
+ * wherever the first stopped. */
+static void max_one_reports_every_kernel_ready_socket_in_turn(void **state)
+{
+    (void)state;
     const int maxes[] = {1, 1, 3, 2};
-    assert_fair(p, s, peer, FAIR_N, maxes, 4, 1);
+    check_fairness(0, maxes, 4, 1);
 }
 
 /* Ready only from their buffers: the scan for buffered sockets resumes
@@ -1393,28 +1126,19 @@ static void max_one_reports_every_kernel_ready_socket_in_turn(void **state)
 static void max_one_reports_every_buffered_socket_in_turn(void **state)
 {
     (void)state;
-    usock_poll *p;
-    usock *s[FAIR_N];
-    int peer[FAIR_N], idx[FAIR_N];
-    assert_ok(usock_poll_new(&p));
-    fair_fixture(p, s, peer, idx, FAIR_N, (1 << FAIR_N) - 1);
     const int maxes[] = {1, 1, 3, 2};
-    assert_fair(p, s, peer, FAIR_N, maxes, 4, 1);
+    check_fairness((1 << FAIR_N) - 1, maxes, 4, 1);
 }
 
-/* Half ready from their buffers, half from the kernel: no kind may starve
- * the other when max is smaller than either half. How the two kinds
- * interleave is free, so twice the strict count of waits is allowed. */
+/* Half ready from their buffers (0, 2, 4, 6), half from the kernel: no
+ * kind may starve the other when max is smaller than either half. How the
+ * two kinds interleave is free, so twice the strict count of waits is
+ * allowed. */
 static void max_one_starves_neither_buffered_nor_kernel_ready_sockets(void **state)
 {
     (void)state;
-    usock_poll *p;
-    usock *s[FAIR_N];
-    int peer[FAIR_N], idx[FAIR_N];
-    assert_ok(usock_poll_new(&p));
-    fair_fixture(p, s, peer, idx, FAIR_N, 0x55); /* 0, 2, 4, 6 buffered */
     const int maxes[] = {1, 3};
-    assert_fair(p, s, peer, FAIR_N, maxes, 2, 2);
+    check_fairness(0x55, maxes, 2, 2);
 }
 
 int main(void)
@@ -1461,8 +1185,6 @@ int main(void)
         cmocka_unit_test(max_one_reports_every_buffered_socket_in_turn),
         cmocka_unit_test(max_one_starves_neither_buffered_nor_kernel_ready_sockets),
     };
-    /* A watchdog: a library call that hangs (a lost wakeup, a timeout
-     * that never fires) ends the program instead of the ctest budget. */
-    alarm(60);
+    start_watchdog(60);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,162 @@
+/* helpers.h -- what the socket and poll unit tests share: assertions that
+ * print error names, loopback addresses, raw POSIX peers, peer threads,
+ * signals and the watchdog.
+ *
+ * helpers.c is linked into every unit test (tests/CMakeLists.txt). Every
+ * helper asserts with cmocka, so a fixture that cannot be built fails the
+ * test that asked for it. */
+#ifndef USOCK_TEST_HELPERS_H
+#define USOCK_TEST_HELPERS_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+
+#include "usock.h"
+
+/* ---- assertions that print error names ---------------------------------- */
+
+#define assert_code(expr, want)                                                             \
+    do {                                                                                    \
+        long long got_ = (long long)(expr);                                                 \
+        long long want_ = (long long)(want);                                                \
+        if (got_ != want_)                                                                  \
+            fail_msg("%s = %lld (%s), want %lld (%s)", #expr, got_, usock_errname((int)got_), \
+                     want_, usock_errname((int)want_));                                     \
+    } while (0)
+
+#define assert_ok(expr) assert_code(expr, 0)
+
+/* For calls whose success value is a count. */
+#define assert_count(expr, want) assert_code(expr, want)
+
+/* One read of s into a buffer of exactly cap bytes must give exactly the
+ * bytes of want; "" means 0 (EOF). readline's answer must also be
+ * NUL-ended (the buffer is filled with 'X' first). A failure names the
+ * caller's line. */
+#define expect_recv(s, cap, want) expect_read_at(CALL_RECV, (s), (cap), (want), __FILE__, __LINE__)
+#define expect_read(s, cap, want) expect_read_at(CALL_READ, (s), (cap), (want), __FILE__, __LINE__)
+#define expect_readline(s, cap, want) \
+    expect_read_at(CALL_READLINE, (s), (cap), (want), __FILE__, __LINE__)
+
+enum read_call { CALL_RECV, CALL_READ, CALL_READLINE };
+void expect_read_at(enum read_call call, usock *s, size_t cap, const char *want, const char *file,
+                    int line);
+
+/* Bounds for waits: one that should see an event, one that should not. */
+#define EXPECT_MS 5000
+#define QUIET_MS 50
+
+/* ---- addresses (built by hand: these tests do not depend on addr.c) ----- */
+
+void loopback(usock_addr *a, int af, int port);
+int port_of(const usock_addr *a);
+int is_loopback(const usock_addr *a, int af);
+int have_ipv6(void);
+
+/* Each family-dependent test runs once per family, as name_v4 and name_v6
+ * (skipped where the host has no IPv6 loopback). */
+#define BOTH_FAMILIES(name)                                                                 \
+    static void name##_v4(void **state)                                                     \
+    {                                                                                       \
+        (void)state;                                                                        \
+        name(AF_INET);                                                                      \
+    }                                                                                       \
+    static void name##_v6(void **state)                                                     \
+    {                                                                                       \
+        (void)state;                                                                        \
+        if (!have_ipv6())                                                                   \
+            skip();                                                                         \
+        name(AF_INET6);                                                                     \
+    }
+#define BOTH(name) cmocka_unit_test(name##_v4), cmocka_unit_test(name##_v6)
+
+/* ---- raw POSIX peers ----------------------------------------------------- */
+
+/* A raw socket of the type bound to loopback on a free port. */
+int raw_bound(int af, int type, int *port);
+/* A raw listening socket on loopback; rcvbuf > 0 shrinks the receive buffer
+ * of the connections it accepts. */
+int raw_listener(int af, int backlog, int rcvbuf, int *port);
+int raw_accept(int lfd);
+/* Sends all of buf (no SIGPIPE). */
+void raw_send(int fd, const void *buf, size_t n);
+void raw_send_str(int fd, const char *s);
+/* One datagram with the bytes of s, sent whole. */
+void raw_sendto(int fd, const char *s, const usock_addr *to);
+/* Reads exactly n bytes (a test of what the library sent), bounded. */
+void raw_recv_exact(int fd, void *buf, size_t n);
+/* Closes with SO_LINGER {1, 0}: the kernel sends RST instead of FIN. */
+void raw_reset(int fd);
+
+/* Waits (bounded by EXPECT_MS) until fd, or the library socket's
+ * descriptor, has something to report: data, EOF, an error. Used so that
+ * tests need no sleeps. */
+void wait_fd_readable(int fd);
+void wait_readable(usock *s);
+
+/* A library TCP socket connected to a raw peer: the usual fixture. sndbuf
+ * > 0 shrinks the library socket's send buffer, rcvbuf > 0 the peer's
+ * receive buffer, so that tests that fill buffers stay small. */
+void pair_with_raw_peer_bufs(int af, usock **mine, int *peer, int sndbuf, int rcvbuf);
+void pair_with_raw_peer(int af, usock **mine, int *peer);
+
+/* Waits (bounded) with a new usock poll until s is writable or has failed,
+ * as uselect does after a non-blocking connect; asserts one event and
+ * returns its revents. */
+int poll_pollout(usock *s);
+
+/* ---- library-only fixtures ----------------------------------------------- */
+
+/* A library socket of the type bound to loopback on a free port. */
+usock *bound(int af, int type, int *port);
+/* The same, listening with the default backlog. */
+usock *listening(int af, int *port);
+/* A library TCP socket connected (blocking) to loopback:port. */
+usock *connected_to(int af, int port);
+
+/* ---- threads used as peers, signals, the watchdog ------------------------ */
+
+void sleep_ms(int ms);
+
+/* A thread that sends n bytes of data after a delay and then, optionally,
+ * shuts down writing: sender_start starts it, sender_join waits for it. */
+struct sender {
+    int fd;
+    const char *data;
+    size_t n;
+    int delay_ms;
+    int eof_after;
+    pthread_t thread;
+};
+void sender_start(struct sender *sd);
+void sender_join(struct sender *sd);
+
+/* Interrupts the calling thread with SIGUSR1 every interval_ms until
+ * stopped, so that its blocking calls see EINTR. pester_start installs a
+ * counting handler without SA_RESTART and starts the pestering thread;
+ * pester_stop joins it, restores the old handler and returns how many
+ * signals arrived. */
+struct pester {
+    pthread_t target, thread;
+    int interval_ms;
+    atomic_int stop;
+    struct sigaction old;
+};
+void pester_start(struct pester *ps, int interval_ms);
+int pester_stop(struct pester *ps);
+
+/* A library call that hangs (a lost wakeup, a timeout that never fires)
+ * ends the program after this many seconds instead of the ctest budget. */
+void start_watchdog(unsigned seconds);
+
+#endif
