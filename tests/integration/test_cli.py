@@ -373,6 +373,37 @@ class TestConnect(CliTest, ServerMixin):
             self.assertEqual(p.err.decode(),
                              "usock: connect 127.0.0.1:%d: Connection timed out\n" % port)
 
+    def test_connect_timeout(self):
+        # A listener whose backlog is full: the kernel drops further SYNs,
+        # so a connect hangs until -t ends it.
+        with socket.socket() as ls:
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(0)
+            port = ls.getsockname()[1]
+            fillers = []
+            try:
+                for _ in range(16):
+                    c = socket.socket()
+                    fillers.append(c)
+                    c.setblocking(False)
+                    c.connect_ex(("127.0.0.1", port))
+                    probe = socket.socket()
+                    fillers.append(probe)
+                    probe.settimeout(0.2)
+                    try:
+                        probe.connect(("127.0.0.1", port))
+                    except socket.timeout:
+                        break
+                else:
+                    self.skipTest("this kernel never drops SYNs on a full backlog")
+                p = self.start("connect", "127.0.0.1", str(port), "-t", "0.3",
+                               stdin=subprocess.PIPE)
+                self.assertEqual(p.wait(), 1)
+                self.assertEqual(p.err.decode(),
+                                 "usock: connect 127.0.0.1:%d: Connection timed out\n" % port)
+            finally:
+                for c in fillers:
+                    c.close()
 
 # --------------------------------------------------------------------------- send
 
