@@ -10,5 +10,6 @@
 #include "usock/error.h"
 #include "usock/socket.h"
 #include "usock/poll.h"
+#include "usock/server.h"
 
 #endif

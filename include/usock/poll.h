@@ -13,6 +13,7 @@ extern "C" {
 #define USOCK_POLLOUT 0x004
 #define USOCK_POLLERR 0x008 /* always reported, need not be asked for */
 #define USOCK_POLLHUP 0x010 /* always reported, need not be asked for */
+#define USOCK_POLLNVAL 0x020 /* a registered socket was closed: sock NULL, its udata */
 
 typedef struct usock_poll usock_poll; /* opaque; one thread uses it at a time */
 
@@ -37,6 +38,15 @@ USOCK_API int usock_poll_unregister(usock_poll *p, usock *s);        /* USOCK_EN
 USOCK_API int usock_poll_wait(usock_poll *p, int timeout_ms, usock_event *ev, int max);
 
 USOCK_API void usock_poll_free(usock_poll *p); /* NULL ok */
+
+/* A wake-up socket (eventfd, or a pipe where there is none): register it
+ * in a poll for USOCK_POLLIN; usock_wake makes it readable from any thread
+ * or from a signal handler (async-signal-safe); usock_wake_clear makes it
+ * unreadable again. Free it with usock_close. Only these calls and the
+ * poll functions take it; socket I/O on it fails. */
+USOCK_API int usock_waker(usock **out);
+USOCK_API void usock_wake(usock *w);
+USOCK_API int usock_wake_clear(usock *w);
 
 #ifdef __cplusplus
 }

@@ -162,6 +162,61 @@ USOCK_API int usock_getpeername(usock *s, usock_addr *a);
 /* Bytes already in the socket's read buffer (returned by the next recv). */
 USOCK_API size_t usock_pending(const usock *s);
 
+/* ---- flags on receive and send (Python's recv(n, flags)) --------------- */
+
+/* USOCK_MSG_PEEK: return bytes without consuming them; bytes in the
+ * socket's own read buffer first, the kernel's only when it is empty.
+ * USOCK_MSG_DONTWAIT: this one call does not wait, whatever the timeout
+ * (USOCK_EAGAIN when it would). Other bits give USOCK_EINVAL. */
+#define USOCK_MSG_PEEK 0x1
+#define USOCK_MSG_DONTWAIT 0x2
+USOCK_API ssize_t usock_recv_flags(usock *s, void *buf, size_t n, int flags);
+USOCK_API ssize_t usock_recvfrom_flags(usock *s, void *buf, size_t n, usock_addr *from,
+                                       int flags);
+USOCK_API ssize_t usock_send_flags(usock *s, const void *buf, size_t n, int flags);
+USOCK_API ssize_t usock_sendto_flags(usock *s, const void *buf, size_t n, const usock_addr *to,
+                                     int flags);
+
+/* Bytes this socket has received from and sent to the kernel since it was
+ * made (either pointer may be NULL). For servers' counters. */
+USOCK_API void usock_iostat(const usock *s, unsigned long long *in, unsigned long long *out);
+
+/* ---- Unix-domain sockets ------------------------------------------------ */
+
+/* Fills *a with an AF_UNIX address. A leading '@' names a Linux abstract
+ * socket ("@name": no file; the '@' becomes the NUL byte). Errors:
+ * USOCK_EINVAL (NULL, ""), USOCK_ENAMETOOLONG (longer than sun_path). */
+USOCK_API int usock_addr_from_path(usock_addr *a, const char *path);
+
+/* A connected pair (Python's socket.socketpair): af 0 means AF_UNIX, type 0
+ * SOCK_STREAM. Both blocking. */
+USOCK_API int usock_socketpair(usock **a, usock **b, int af, int type);
+
+/* ---- helpers of Python's socket module ----------------------------------- */
+
+/* A port in decimal, "0".."65535", no sign, no spaces: returns it, or
+ * USOCK_EINVAL. */
+USOCK_API int usock_parse_port(const char *text);
+
+/* Python's socket.create_connection: resolves host (name or number) and
+ * tries each address in turn, each attempt bounded by timeout (< 0: none);
+ * returns the first socket that connects, with that timeout set, or the
+ * last attempt's error. source (NULL ok) is bound first. */
+USOCK_API int usock_create_connection(usock **out, const char *host, int port, double timeout,
+                                      const usock_addr *source);
+
+/* Python's socket.create_server: a socket bound to addr and listening with
+ * backlog (< 0: a sane default). SO_REUSEADDR is on (not for AF_UNIX)
+ * unless USOCK_CS_NO_REUSEADDR; USOCK_CS_REUSEPORT sets SO_REUSEPORT;
+ * USOCK_CS_DUALSTACK makes an IPv6 listener take IPv4 too (IPV6_V6ONLY
+ * off; USOCK_EINVAL for an IPv4 address); without it an IPv6 listener is
+ * IPv6 only. USOCK_CS_DGRAM binds a datagram socket (no listen). */
+#define USOCK_CS_REUSEPORT 0x1
+#define USOCK_CS_DUALSTACK 0x2
+#define USOCK_CS_NO_REUSEADDR 0x4
+#define USOCK_CS_DGRAM 0x8
+USOCK_API int usock_create_server(usock **out, const usock_addr *addr, int backlog, int flags);
+
 #ifdef __cplusplus
 }
 #endif
