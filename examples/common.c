@@ -36,11 +36,13 @@ static int parse_number(const char *text, long lo, long hi, const char *what, lo
 
 int parse_port(const char *text, int *port)
 {
-    long v;
+    int v = usock_parse_port(text);
 
-    if (parse_number(text, 0, 65535, "port", &v) < 0)
+    if (v < 0) {
+        fprintf(stderr, "%s: bad port: %s\n", prog, text);
         return -1;
-    *port = (int)v;
+    }
+    *port = v;
     return 0;
 }
 
@@ -267,5 +269,45 @@ int accept_client(usock *s, const char *where, usock **conn, char *who)
     if (r < 0)
         return fail("accept", where, r);
     addr_text(&peer, who);
+    return 0;
+}
+
+void report_error(usock_server *server, const usock_addr *peer, int err, void *udata)
+{
+    char who[USOCK_ADDRSTRLEN];
+
+    (void)server;
+    (void)udata;
+    addr_text(peer, who);
+    fail("handle", who, err);
+}
+
+int open_usock_server(usock_server **server, const char *host, int port, usock_handler handler,
+                      const usock_server_opts *opts, char *where)
+{
+    usock_addrinfo *ai = NULL;
+    usock_addr local;
+    const char *what = "server";
+    int r;
+
+    *server = NULL;
+    r = usock_getaddrinfo(host, port, 0, opts->type, 0, AI_PASSIVE, &ai);
+    if (r < 0)
+        return fail("getaddrinfo", host[0] ? host : "''", r);
+    addr_text(&ai->addr, where);
+    r = usock_server_new(server, &ai->addr, handler, NULL, opts);
+    usock_freeaddrinfo(ai);
+    if (r == 0) {
+        what = "getsockname";
+        r = usock_server_address(*server, &local);
+    }
+    if (r < 0) {
+        usock_server_close(*server);
+        *server = NULL;
+        return fail(what, where, r);
+    }
+    addr_text(&local, where);
+    printf("listening on %s\n", where);
+    fflush(stdout);
     return 0;
 }

@@ -120,4 +120,18 @@ int open_server(usock **s, const char *host, int port, int af, int type, int bac
  * "accept WHERE", where being the listening address. */
 int accept_client(usock *s, const char *where, usock **conn, char *who);
 
+/* ------------------------------------------------------------- servers */
+
+/* Python's Server((host, port), Handler) for the socketserver seeds:
+ * resolves host and port for opts->type with AI_PASSIVE, makes *server
+ * with usock_server_new, then prints "listening on ADDR" on stdout,
+ * flushed, ADDR being the address bound; where gets that text
+ * (USOCK_ADDRSTRLEN bytes). A failure is reported as "getaddrinfo HOST"
+ * or "server ADDR"; *server is then NULL. */
+int open_usock_server(usock_server **server, const char *host, int port, usock_handler handler,
+                      const usock_server_opts *opts, char *where);
+
+/* A handle_error for the servers: "PROG: handle ADDR: reason" on stderr. */
+void report_error(usock_server *server, const usock_addr *peer, int err, void *udata);
+
 #endif

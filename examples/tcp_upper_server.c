@@ -13,11 +13,11 @@
  *
  * usage: tcp_upper_server [host [port [count]]]   (default localhost 9999, forever)
  *
- * Written on the socket layer: TCPServer's sequential loop is accept, handle,
- * close. Prints "listening on ADDR" when ready, then per client
- * "ADDR wrote:" (host and port, where the seed shows the host only) and the
- * data as Python prints bytes. count, when given, is how many clients to
- * serve before exiting (for tests).
+ * Written as the seed is, on the server layer: a handler and serve_forever.
+ * Prints "listening on ADDR" when ready, then per client "ADDR wrote:"
+ * (host and port, where the seed shows the host only) and the data as
+ * Python prints bytes. count, when given, is how many clients to serve
+ * before exiting (for tests): handle_request that many times.
  */
 #include <stdio.h>
 
@@ -27,29 +27,23 @@
 
 const char *prog = "tcp_upper_server";
 
-/* MyTCPHandler.handle. A failure is this client's: reported, and the
- * server goes on with the next one, as socketserver does. */
-static void handle(usock *request, const char *client_address)
+/* MyTCPHandler.handle. A failure is this client's: the server reports it
+ * (report_error below) and goes on with the next one, as socketserver does. */
+static int handle(usock_request *req)
 {
     unsigned char buf[1024], *data = buf;
-    ssize_t n;
-    size_t len;
-    int r;
-
-    n = usock_recv(request, buf, sizeof buf);
-    if (n < 0) {
-        fail("recv", client_address, (int)n);
-        return;
-    }
-    len = bytes_strip(&data, (size_t)n);
+    char client_address[USOCK_ADDRSTRLEN];
+    ssize_t n = usock_recv(req->sock, buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
+    size_t len = bytes_strip(&data, (size_t)n);
+    addr_text(req->peer, client_address);
     printf("%s wrote:\n", client_address);
     print_bytes_repr(data, len); /* print(self.data) */
     putchar('\n');
     fflush(stdout);
     bytes_upper(data, len);
-    r = usock_sendall(request, data, len);
-    if (r < 0)
-        fail("sendall", client_address, r);
+    return usock_sendall(req->sock, data, len);
 }
 
 int main(int argc, char **argv)
@@ -57,34 +51,29 @@ int main(int argc, char **argv)
     const char *host = "localhost";
     int port = 9999;
     long count = -1;
-    usock *s = NULL;
+    usock_server *server = NULL;
     char where[USOCK_ADDRSTRLEN];
-    int r, rc = 1;
+    int r;
 
     r = server_args(argc, argv, &host, &port, &count);
     if (r != 0)
         return r;
 
-    /* TCPServer((HOST, PORT)): bind, listen(request_queue_size = 5). With
-     * SO_REUSEADDR, not TCPServer's default (allow_reuse_address = False):
-     * a restarted server can take the port while old connections sit in
-     * TIME_WAIT. */
-    if (open_server(&s, host, port, 0, SOCK_STREAM, 5, where) != 0)
+    /* TCPServer((HOST, PORT), MyTCPHandler), with allow_reuse_address (not
+     * TCPServer's default): a restarted server can take the port while old
+     * connections sit in TIME_WAIT. */
+    usock_server_opts opts;
+    usock_server_opts_init(&opts);
+    opts.allow_reuse_address = 1;
+    opts.handle_error = report_error;
+    if (open_usock_server(&server, host, port, handle, &opts, where) != 0)
         return 1;
 
-    while (count != 0) { /* count < 0: forever */
-        usock *request = NULL;
-        char client_address[USOCK_ADDRSTRLEN];
-
-        if (accept_client(s, where, &request, client_address) != 0)
-            goto out;
-        handle(request, client_address);
-        usock_close(request);
-        if (count > 0)
-            count--;
-    }
-    rc = 0;
-out:
-    usock_close(s);
-    return rc;
+    if (count < 0)
+        r = usock_server_serve_forever(server, -1);
+    else
+        for (r = 0; count > 0 && r == 0; count--)
+            r = usock_server_handle_request(server);
+    usock_server_close(server);
+    return r < 0 ? fail("serve", where, r) : 0;
 }

@@ -14,13 +14,14 @@
  *
  * usage: udp_upper_server [host [port [count]]]   (default localhost 9999, forever)
  *
- * Written on the socket layer: UDPServer's loop is recvfrom, handle.
+ * Written as the seed is, on the server layer: a handler and serve_forever.
  * Prints "listening on ADDR" when bound, then per datagram "ADDR wrote:"
  * (host and port, where the seed shows the host only) and the data as
  * Python prints bytes. count, when given, is how many datagrams to answer
- * before exiting (for tests).
+ * before exiting (for tests): handle_request that many times.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include <usock.h>
 
@@ -28,54 +29,53 @@
 
 const char *prog = "udp_upper_server";
 
+/* MyUDPHandler.handle: request[0] is the packet (at most
+ * UDPServer.max_packet_size bytes), request[1] the socket to answer with. */
+static int handle(usock_request *req)
+{
+    unsigned char packet[8192], *data = packet;
+    char client_address[USOCK_ADDRSTRLEN];
+    size_t n = req->len < sizeof packet ? req->len : sizeof packet;
+    memcpy(packet, req->data, n);
+    size_t len = bytes_strip(&data, n);
+    addr_text(req->peer, client_address);
+    printf("%s wrote:\n", client_address);
+    print_bytes_repr(data, len); /* print(data) */
+    putchar('\n');
+    fflush(stdout);
+    bytes_upper(data, len);
+    /* A reply that cannot go out is this client's problem (reported by
+     * report_error), not the server's. */
+    ssize_t r = usock_sendto(req->sock, data, len, req->peer);
+    return r < 0 ? (int)r : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *host = "localhost";
     int port = 9999;
     long count = -1;
-    usock *s = NULL;
+    usock_server *server = NULL;
     char where[USOCK_ADDRSTRLEN];
-    /* UDPServer.max_packet_size: a larger datagram is cut to this. */
-    unsigned char packet[8192];
-    int r, rc = 1;
+    int r;
 
     r = server_args(argc, argv, &host, &port, &count);
     if (r != 0)
         return r;
 
-    /* UDPServer((HOST, PORT)): a datagram socket, bound. */
-    if (open_server(&s, host, port, 0, SOCK_DGRAM, 0, where) != 0)
+    /* UDPServer((HOST, PORT), MyUDPHandler). */
+    usock_server_opts opts;
+    usock_server_opts_init(&opts);
+    opts.type = SOCK_DGRAM;
+    opts.handle_error = report_error;
+    if (open_usock_server(&server, host, port, handle, &opts, where) != 0)
         return 1;
 
-    while (count != 0) { /* count < 0: forever */
-        usock_addr client;
-        char client_address[USOCK_ADDRSTRLEN];
-        unsigned char *data = packet;
-        size_t len;
-        ssize_t n;
-
-        n = usock_recvfrom(s, packet, sizeof packet, &client);
-        if (n < 0) {
-            rc = fail("recvfrom", where, (int)n);
-            goto out;
-        }
-        addr_text(&client, client_address);
-        len = bytes_strip(&data, (size_t)n);
-        printf("%s wrote:\n", client_address);
-        print_bytes_repr(data, len); /* print(data) */
-        putchar('\n');
-        fflush(stdout);
-        bytes_upper(data, len);
-        /* A reply that cannot go out is this client's problem (socketserver
-         * reports it and serves on), not the server's. */
-        n = usock_sendto(s, data, len, &client);
-        if (n < 0)
-            fail("sendto", client_address, (int)n);
-        if (count > 0)
-            count--;
-    }
-    rc = 0;
-out:
-    usock_close(s);
-    return rc;
+    if (count < 0)
+        r = usock_server_serve_forever(server, -1);
+    else
+        for (r = 0; count > 0 && r == 0; count--)
+            r = usock_server_handle_request(server);
+    usock_server_close(server);
+    return r < 0 ? fail("serve", where, r) : 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <sys/un.h>
 
 #include "internal.h"
 #include "platform/platform.h"
@@ -337,12 +338,81 @@ int usock_addr_from_ip(usock_addr *a, const char *ip, int port)
     return rc;
 }
 
+/* ---- Unix-domain addresses ---------------------------------------------- */
+
+#define SUN_PATH_CAP sizeof(((struct sockaddr_un *)0)->sun_path)
+#define SUN_PATH_OFF offsetof(struct sockaddr_un, sun_path)
+
+/* "@name" + NUL must fit where usock_addr_format writes. */
+_Static_assert(USOCK_ADDRSTRLEN >= 1 + SUN_PATH_CAP + 1, "USOCK_ADDRSTRLEN too small for AF_UNIX");
+
+int usock_addr_from_path(usock_addr *a, const char *path)
+{
+    if (!a || !path || !*path)
+        return USOCK_EINVAL;
+    size_t n = strlen(path);
+    usock_addr tmp;
+    memset(&tmp, 0, sizeof tmp);
+    struct sockaddr_un *sun = (struct sockaddr_un *)&tmp.ss;
+    sun->sun_family = AF_UNIX;
+    if (path[0] == '@') {
+        /* Linux's abstract namespace: a NUL byte, then the name, whose
+         * length is len's business (no NUL ends it). */
+        if (n > SUN_PATH_CAP)
+            return USOCK_ENAMETOOLONG;
+        memcpy(sun->sun_path + 1, path + 1, n - 1);
+        tmp.len = (socklen_t)(SUN_PATH_OFF + n);
+    } else {
+        /* A file name, NUL-ended within sun_path (portable systems want
+         * the NUL; Linux would also take 108 bytes without it). */
+        if (n >= SUN_PATH_CAP)
+            return USOCK_ENAMETOOLONG;
+        memcpy(sun->sun_path, path, n);
+        tmp.len = (socklen_t)(SUN_PATH_OFF + n + 1);
+    }
+    *a = tmp;
+    return 0;
+}
+
+/* An AF_UNIX address as text into tmp (USOCK_ADDRSTRLEN bytes): the path,
+ * "@name" for an abstract name, "" for an unnamed socket. */
+static int format_unix(const usock_addr *a, char *tmp)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
+    size_t n = a->len > SUN_PATH_OFF ? a->len - SUN_PATH_OFF : 0;
+    if (n > SUN_PATH_CAP)
+        n = SUN_PATH_CAP;
+    if (n > 0 && sun->sun_path[0] == '\0') {
+        tmp[0] = '@';
+        memcpy(tmp + 1, sun->sun_path + 1, n - 1);
+        tmp[n] = '\0';
+        return (int)n;
+    }
+    n = strnlen(sun->sun_path, n); /* the kernel may count the NUL */
+    memcpy(tmp, sun->sun_path, n);
+    tmp[n] = '\0';
+    return (int)n;
+}
+
+/* Text usock_addr_parse takes for a Unix address: a path ("/run/x.sock",
+ * "./x.sock", "dir/x.sock") or an abstract name ("@x"). No IP form holds a
+ * '/' or starts with '@'; text in brackets stays an IPv6 form, so that
+ * "[::1%a/b]:80" is a bad scope, not a file. */
+static int looks_like_path(const char *text)
+{
+    return text[0] == '/' || text[0] == '@' || (text[0] != '[' && strchr(text, '/') != NULL);
+}
+
 int usock_addr_format(const usock_addr *a, char *buf, size_t cap)
 {
     char tmp[USOCK_ADDRSTRLEN];
     int n = 0;
     if (!a || (!buf && cap > 0))
         return USOCK_EINVAL;
+    if (a->ss.ss_family == AF_UNIX) {
+        n = format_unix(a, tmp);
+        return copy_out(tmp, n, buf, cap);
+    }
     if (a->ss.ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
         n = ntop4((const unsigned char *)&sin->sin_addr, tmp);
@@ -378,16 +448,19 @@ int usock_addr_format(const usock_addr *a, char *buf, size_t cap)
 }
 
 /* A port: 1-5 decimal digits, at most 65535 (leading zeros allowed, as in
- * "080", but never read as octal). Returns the port or -1. */
-static int parse_port(const char *s)
+ * "080", but never read as octal). */
+int usock_parse_port(const char *text)
 {
     int v = 0, n = 0;
+    const char *s = text;
+    if (!s)
+        return USOCK_EINVAL;
     for (; is_digit(*s); s++) {
         if (++n > 5)
-            return -1;
+            return USOCK_EINVAL;
         v = v * 10 + (*s - '0');
     }
-    return (n == 0 || *s != '\0' || v > 65535) ? -1 : v;
+    return (n == 0 || *s != '\0' || v > 65535) ? USOCK_EINVAL : v;
 }
 
 int usock_addr_parse(usock_addr *a, const char *text)
@@ -396,6 +469,8 @@ int usock_addr_parse(usock_addr *a, const char *text)
     int v6_only = 0;
     if (!a || !text)
         return USOCK_EINVAL;
+    if (looks_like_path(text))
+        return usock_addr_from_path(a, text);
     if (text[0] == '[') {
         /* An IPv6 literal with a port must stand in brackets (RFC 3986). */
         host = text + 1;
@@ -413,7 +488,7 @@ int usock_addr_parse(usock_addr *a, const char *text)
             return USOCK_EINVAL;
         port_text = host_end + 1;
     }
-    int port = parse_port(port_text);
+    int port = usock_parse_port(port_text);
     if (port < 0)
         return USOCK_EINVAL;
     usock_addr tmp;

@@ -18,19 +18,26 @@ struct usock__reg {
 
 struct usock {
     int fd;
+    int wfd;           /* a waker's write end (== fd for an eventfd); -1 otherwise */
     int family, type, proto;
     int timeout_ms;    /* -1 blocking (None), 0 non-blocking, > 0 a bound */
     double timeout;    /* what settimeout was given, for gettimeout */
-    int reset;         /* sticky USOCK_ECONNRESET once the peer reset */
+    int err;           /* an error met after a short count, for the next call */
     int connecting;    /* a non-blocking connect is under way */
     char *rbuf;        /* bytes read from the kernel, not yet returned */
     size_t rpos, rlen; /* unread bytes are rbuf[rpos .. rlen) */
     size_t rcap;       /* size of rbuf */
+    unsigned long long bytes_in, bytes_out; /* to and from the kernel, for iostat */
     struct usock__reg *regs; /* the polls that hold it, for close */
     int nregs;
 };
 
-/* Removes s from every poll that holds it (usock_close). */
+/* A new socket object around an open descriptor (blocking, timeout None);
+ * NULL when out of memory (fd is left open). */
+usock *usock__wrap(int fd, int af, int type, int proto);
+
+/* Tells every poll that holds s that it is being closed: each reports it
+ * once with USOCK_POLLNVAL, then forgets it (usock_close). */
 void usock__poll_forget(usock *s);
 
 /* Tells the polls that hold s that s now holds buffered bytes. */

@@ -3,14 +3,17 @@
  * Registered sockets live in slots; the backend reports slots. A socket
  * whose user-space read buffer holds bytes is readable whatever the kernel
  * says, so wait reports it at once. Each socket lists the polls that hold
- * it, so that closing it removes it from every one. */
+ * it, so that closing it reaches every one: there its slot stays, without
+ * a socket, until the next wait has reported it once with USOCK_POLLNVAL
+ * (as CPython and MicroPython report a closed descriptor). */
 #include <stdlib.h>
 
 #include "internal.h"
 #include "platform/platform.h"
 
 struct slot {
-    usock *sock;      /* NULL when free */
+    usock *sock;      /* NULL when free or closed */
+    int closed;       /* the socket was closed: report USOCK_POLLNVAL once */
     int events;
     void *udata;
     int next_free;    /* free-list link, -1 ends it */
@@ -26,6 +29,7 @@ struct usock_poll {
      * scans the slots only then, not on every call. */
     int maybe_buffered;
     int scan_from;          /* where the buffered scan starts, for fairness */
+    int nclosed;            /* slots waiting to report USOCK_POLLNVAL */
     int *kslots, *krevents; /* the backend's answer, sized for max */
     int kcap;
 };
@@ -169,14 +173,40 @@ USOCK_API int usock_poll_unregister(usock_poll *p, usock *s)
 
 void usock__poll_forget(usock *s)
 {
-    while (s->nregs)
-        usock_poll_unregister(s->regs[0].poll, s);
+    for (int k = 0; k < s->nregs; k++) {
+        usock_poll *p = s->regs[k].poll;
+        struct slot *e = &p->slot[s->regs[k].slot];
+        /* Out of the backend now, while the descriptor is still open; the
+         * slot keeps its udata for the one USOCK_POLLNVAL event. */
+        usock__sys_poller_del(p->sys, s->fd, s->regs[k].slot);
+        e->sock = NULL;
+        e->closed = 1;
+        p->nclosed++;
+    }
+    free(s->regs);
+    s->regs = NULL;
+    s->nregs = 0;
 }
 
 void usock__poll_note_buffered(usock *s)
 {
     for (int i = 0; i < s->nregs; i++)
         s->regs[i].poll->maybe_buffered = 1;
+}
+
+/* Reports closed sockets, up to max, and frees their slots: each once. */
+static int report_closed(usock_poll *p, usock_event *ev, int max)
+{
+    int out = 0;
+    for (int i = 0; i < p->cap && out < max && p->nclosed > 0; i++) {
+        if (!p->slot[i].closed)
+            continue;
+        ev[out++] = (usock_event){.sock = NULL, .revents = USOCK_POLLNVAL,
+                                  .udata = p->slot[i].udata};
+        free_slot(p, i);
+        p->nclosed--;
+    }
+    return out;
 }
 
 static int buffered(const struct slot *e)
@@ -228,10 +258,9 @@ static int add_buffered(usock_poll *p, usock_event *ev, int out, int max)
     return out;
 }
 
-USOCK_API int usock_poll_wait(usock_poll *p, int timeout_ms, usock_event *ev, int max)
+/* The sockets' own events: from their buffers and from the kernel. */
+static int wait_sockets(usock_poll *p, int timeout_ms, usock_event *ev, int max)
 {
-    if (!p || !ev || max <= 0)
-        return USOCK_EINVAL;
     int nbuf = 0;
     if (p->maybe_buffered)
         for (int i = 0; i < p->cap; i++)
@@ -248,10 +277,65 @@ USOCK_API int usock_poll_wait(usock_poll *p, int timeout_ms, usock_event *ev, in
             return n;
         for (int k = 0; k < n; k++) {
             struct slot *e = &p->slot[p->kslots[k]];
+            if (!e->sock)
+                continue; /* closed: left the backend before its close */
             int rev = p->krevents[k] | (buffered(e) ? USOCK_POLLIN : 0);
             e->mark = p->gen;
             ev[out++] = (usock_event){.sock = e->sock, .revents = rev, .udata = e->udata};
         }
     }
     return nbuf ? add_buffered(p, ev, out, max) : out;
+}
+
+USOCK_API int usock_poll_wait(usock_poll *p, int timeout_ms, usock_event *ev, int max)
+{
+    if (!p || !ev || max <= 0)
+        return USOCK_EINVAL;
+    /* Closed sockets come first and need no waiting; what room is left
+     * takes whatever else is ready now. */
+    int out = p->nclosed ? report_closed(p, ev, max) : 0;
+    if (out == max)
+        return out;
+    int n = wait_sockets(p, out ? 0 : timeout_ms, ev + out, max - out);
+    if (n < 0)
+        return out ? out : n;
+    return out + n;
+}
+
+/* ---- the waker ----------------------------------------------------------- */
+
+USOCK_API int usock_waker(usock **out)
+{
+    if (!out)
+        return USOCK_EINVAL;
+    *out = NULL;
+    int fds[2];
+    int r = usock__sys_waker_open(fds);
+    if (r < 0)
+        return r;
+    usock *w = usock__wrap(fds[0], AF_UNSPEC, 0, 0);
+    if (!w) {
+        usock__sys_close(fds[0]);
+        if (fds[1] != fds[0])
+            usock__sys_close(fds[1]);
+        return USOCK_ENOMEM;
+    }
+    w->wfd = fds[1];
+    *out = w;
+    return 0;
+}
+
+USOCK_API void usock_wake(usock *w)
+{
+    /* Reads only wfd, which never changes while w lives: safe from any
+     * thread and from a signal handler. */
+    if (w && w->wfd >= 0)
+        usock__sys_wake(w->wfd);
+}
+
+USOCK_API int usock_wake_clear(usock *w)
+{
+    if (!w || w->wfd < 0)
+        return USOCK_EINVAL;
+    return usock__sys_wake_drain(w->fd);
 }

@@ -41,13 +41,41 @@ static int wait_ready(usock *s, int events, int64_t deadline)
     }
 }
 
-/* Remembers a reset so that every later call fails the same way, instead
- * of the kernel's ECONNRESET-once-then-EOF (or EPIPE). */
-static ssize_t note(usock *s, ssize_t r)
+/* A flags call with USOCK_MSG_DONTWAIT never waits, whatever the timeout. */
+static int64_t deadline_for(const usock *s, int flags)
 {
-    if (r == USOCK_ECONNRESET)
-        s->reset = 1;
-    return r;
+    return flags & USOCK_MSG_DONTWAIT ? 0 : deadline_of(s);
+}
+
+#define RECV_FLAGS (USOCK_MSG_PEEK | USOCK_MSG_DONTWAIT)
+#define SEND_FLAGS USOCK_MSG_DONTWAIT /* peeking means nothing to a send */
+
+/* The kernel reports a reset (and any connection error) once, then EOF or
+ * EPIPE, as CPython and MicroPython show it. A call that got some bytes
+ * before the error returns their count, so the error is kept here and the
+ * next call reports it instead: reported once, never lost. A timeout or
+ * would-block is not kept: the next call meets it again by itself. */
+static void keep(usock *s, ssize_t err)
+{
+    if (err != USOCK_EAGAIN && err != USOCK_ETIMEDOUT)
+        s->err = (int)err;
+}
+
+/* What a call that moved got bytes before err returns. */
+static ssize_t short_or_error(usock *s, size_t got, ssize_t err)
+{
+    if (!got)
+        return err;
+    keep(s, err);
+    return (ssize_t)got;
+}
+
+/* The kept error, once. */
+static int take_error(usock *s)
+{
+    int e = s->err;
+    s->err = 0;
+    return e;
 }
 
 /* Kernel I/O that waits on EAGAIN when the socket has a timeout. A blocking
@@ -58,24 +86,39 @@ static int should_wait(const usock *s, ssize_t r)
     return (r == USOCK_EAGAIN || r == -EWOULDBLOCK) && s->timeout_ms >= 0;
 }
 
-static ssize_t io_recv(usock *s, void *buf, size_t n, int64_t deadline)
+/* Counts what came from the kernel; a peek took nothing from it. */
+static ssize_t count_in(usock *s, ssize_t r, int flags)
+{
+    if (r > 0 && !(flags & USOCK_MSG_PEEK))
+        s->bytes_in += (unsigned long long)r;
+    return r;
+}
+
+static ssize_t count_out(usock *s, ssize_t r)
+{
+    if (r > 0)
+        s->bytes_out += (unsigned long long)r;
+    return r;
+}
+
+static ssize_t io_recv(usock *s, void *buf, size_t n, int flags, int64_t deadline)
 {
     for (;;) {
-        ssize_t r = usock__sys_recv(s->fd, buf, n);
+        ssize_t r = usock__sys_recv(s->fd, buf, n, flags);
         if (!should_wait(s, r))
-            return note(s, r);
+            return count_in(s, r, flags);
         int w = wait_ready(s, USOCK_POLLIN, deadline);
         if (w < 0)
             return w;
     }
 }
 
-static ssize_t io_send(usock *s, const void *buf, size_t n, int64_t deadline)
+static ssize_t io_send(usock *s, const void *buf, size_t n, int flags, int64_t deadline)
 {
     for (;;) {
-        ssize_t r = usock__sys_send(s->fd, buf, n);
+        ssize_t r = usock__sys_send(s->fd, buf, n, flags);
         if (!should_wait(s, r))
-            return note(s, r);
+            return count_out(s, r);
         int w = wait_ready(s, USOCK_POLLOUT, deadline);
         if (w < 0)
             return w;
@@ -98,6 +141,15 @@ static size_t take(usock *s, void *buf, size_t n)
     return k;
 }
 
+/* Copies up to n buffered bytes to buf, leaving them buffered. */
+static size_t peek(const usock *s, void *buf, size_t n)
+{
+    size_t k = pending(s) < n ? pending(s) : n;
+    if (k)
+        memcpy(buf, s->rbuf + s->rpos, k);
+    return k;
+}
+
 /* Reads once from the kernel into the buffer's free tail; the buffer grows
  * to at least min_cap. Returns the count, 0 at EOF, or an error. */
 static ssize_t fill(usock *s, size_t min_cap, int64_t deadline)
@@ -116,12 +168,27 @@ static ssize_t fill(usock *s, size_t min_cap, int64_t deadline)
         s->rlen -= s->rpos;
         s->rpos = 0;
     }
-    ssize_t r = io_recv(s, s->rbuf + s->rlen, s->rcap - s->rlen, deadline);
+    ssize_t r = io_recv(s, s->rbuf + s->rlen, s->rcap - s->rlen, 0, deadline);
     if (r > 0) {
         s->rlen += (size_t)r;
         usock__poll_note_buffered(s);
     }
     return r;
+}
+
+usock *usock__wrap(int fd, int af, int type, int proto)
+{
+    usock *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->fd = fd;
+    s->wfd = -1;
+    s->family = af;
+    s->type = type;
+    s->proto = proto;
+    s->timeout_ms = -1;
+    s->timeout = -1.0;
+    return s;
 }
 
 USOCK_API int usock_socket(usock **out, int af, int type, int proto)
@@ -134,18 +201,37 @@ USOCK_API int usock_socket(usock **out, int af, int type, int proto)
     int fd = usock__sys_socket(af, type, proto);
     if (fd < 0)
         return fd;
-    usock *s = calloc(1, sizeof *s);
+    usock *s = usock__wrap(fd, af, type, proto);
     if (!s) {
         usock__sys_close(fd);
         return USOCK_ENOMEM;
     }
-    s->fd = fd;
-    s->family = af;
-    s->type = type;
-    s->proto = proto;
-    s->timeout_ms = -1;
-    s->timeout = -1.0;
     *out = s;
+    return 0;
+}
+
+USOCK_API int usock_socketpair(usock **a, usock **b, int af, int type)
+{
+    if (!a || !b)
+        return USOCK_EINVAL;
+    *a = *b = NULL;
+    af = af ? af : AF_UNIX;
+    type = type ? type : SOCK_STREAM;
+    int fds[2];
+    int r = usock__sys_socketpair(af, type, 0, fds);
+    if (r < 0)
+        return r;
+    usock *x = usock__wrap(fds[0], af, type, 0);
+    usock *y = usock__wrap(fds[1], af, type, 0);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        usock__sys_close(fds[0]);
+        usock__sys_close(fds[1]);
+        return USOCK_ENOMEM;
+    }
+    *a = x;
+    *b = y;
     return 0;
 }
 
@@ -155,6 +241,8 @@ USOCK_API int usock_close(usock *s)
         return 0;
     usock__poll_forget(s);
     int r = usock__sys_close(s->fd);
+    if (s->wfd >= 0 && s->wfd != s->fd)
+        usock__sys_close(s->wfd); /* a pipe waker's other end */
     free(s->rbuf);
     free(s);
     return r;
@@ -196,19 +284,13 @@ USOCK_API int usock_accept(usock *s, usock **conn, usock_addr *peer)
     }
     if (fd < 0)
         return fd;
-    usock *c = calloc(1, sizeof *c);
+    /* As in CPython: the new socket is blocking whatever the listener's
+     * timeout, and accept4 gave it no O_NONBLOCK. */
+    usock *c = usock__wrap(fd, s->family, s->type, s->proto);
     if (!c) {
         usock__sys_close(fd);
         return USOCK_ENOMEM;
     }
-    /* As in CPython: the new socket is blocking whatever the listener's
-     * timeout, and accept4 gave it no O_NONBLOCK. */
-    c->fd = fd;
-    c->family = s->family;
-    c->type = s->type;
-    c->proto = s->proto;
-    c->timeout_ms = -1;
-    c->timeout = -1.0;
     *conn = c;
     return 0;
 }
@@ -236,13 +318,18 @@ USOCK_API int usock_connect(usock *s, const usock_addr *a)
     return usock__sys_socket_error(s->fd);
 }
 
+USOCK_API ssize_t usock_send_flags(usock *s, const void *buf, size_t n, int flags)
+{
+    if (!s || (!buf && n) || (flags & ~SEND_FLAGS))
+        return USOCK_EINVAL;
+    if (s->err)
+        return take_error(s);
+    return io_send(s, buf, n, flags, deadline_for(s, flags));
+}
+
 USOCK_API ssize_t usock_send(usock *s, const void *buf, size_t n)
 {
-    if (!s || (!buf && n))
-        return USOCK_EINVAL;
-    if (s->reset)
-        return USOCK_ECONNRESET;
-    return io_send(s, buf, n, deadline_of(s));
+    return usock_send_flags(s, buf, n, 0);
 }
 
 /* Sends until done, the deadline passes or an error; returns the count
@@ -253,7 +340,7 @@ static size_t send_loop(usock *s, const char *p, size_t n, int *err)
     size_t done = 0;
     *err = 0;
     while (done < n) {
-        ssize_t r = io_send(s, p + done, n - done, deadline);
+        ssize_t r = io_send(s, p + done, n - done, 0, deadline);
         if (r < 0) {
             *err = (int)r;
             break;
@@ -267,8 +354,8 @@ USOCK_API int usock_sendall(usock *s, const void *buf, size_t n)
 {
     if (!s || (!buf && n))
         return USOCK_EINVAL;
-    if (s->reset)
-        return USOCK_ECONNRESET;
+    if (s->err)
+        return take_error(s);
     int err;
     send_loop(s, buf, n, &err);
     return err;
@@ -278,25 +365,32 @@ USOCK_API ssize_t usock_write(usock *s, const void *buf, size_t n)
 {
     if (!s || (!buf && n))
         return USOCK_EINVAL;
-    if (s->reset)
-        return USOCK_ECONNRESET;
+    if (s->err)
+        return take_error(s);
     int err;
     size_t done = send_loop(s, buf, n, &err);
-    /* What went out counts; an error comes again from the next call. */
-    return done ? (ssize_t)done : err;
+    /* What went out counts; the error comes from the next call. */
+    return short_or_error(s, done, err);
+}
+
+USOCK_API ssize_t usock_recv_flags(usock *s, void *buf, size_t n, int flags)
+{
+    if (!s || (!buf && n) || (flags & ~RECV_FLAGS))
+        return USOCK_EINVAL;
+    if (n == 0)
+        return 0;
+    /* Buffered bytes came before anything the kernel holds: a peek sees
+     * them first, and asks the kernel only when there are none. */
+    if (pending(s))
+        return (ssize_t)(flags & USOCK_MSG_PEEK ? peek(s, buf, n) : take(s, buf, n));
+    if (s->err)
+        return take_error(s);
+    return io_recv(s, buf, n, flags, deadline_for(s, flags));
 }
 
 USOCK_API ssize_t usock_recv(usock *s, void *buf, size_t n)
 {
-    if (!s || (!buf && n))
-        return USOCK_EINVAL;
-    if (pending(s))
-        return (ssize_t)take(s, buf, n);
-    if (s->reset)
-        return USOCK_ECONNRESET;
-    if (n == 0)
-        return 0;
-    return io_recv(s, buf, n, deadline_of(s));
+    return usock_recv_flags(s, buf, n, 0);
 }
 
 USOCK_API ssize_t usock_read(usock *s, void *buf, size_t n)
@@ -307,11 +401,11 @@ USOCK_API ssize_t usock_read(usock *s, void *buf, size_t n)
     size_t got = take(s, p, n);
     int64_t deadline = deadline_of(s);
     while (got < n) {
-        ssize_t r = s->reset ? USOCK_ECONNRESET : io_recv(s, p + got, n - got, deadline);
+        ssize_t r = s->err ? take_error(s) : io_recv(s, p + got, n - got, 0, deadline);
         if (r == 0)
             break;
         if (r < 0)
-            return got ? (ssize_t)got : r;
+            return short_or_error(s, got, r);
         got += (size_t)r;
     }
     return (ssize_t)got;
@@ -330,7 +424,7 @@ USOCK_API int usock_readall(usock *s, char **out, size_t *len)
     for (;;) {
         size_t want = pending(s) + USOCK__RBUF_SIZE;
         size_t cap = s->rcap >= want ? s->rcap : s->rcap * 2 > want ? s->rcap * 2 : want;
-        ssize_t r = s->reset ? USOCK_ECONNRESET : fill(s, cap, deadline);
+        ssize_t r = s->err ? take_error(s) : fill(s, cap, deadline);
         if (r == 0)
             break;
         if (r < 0)
@@ -368,12 +462,14 @@ USOCK_API ssize_t usock_readline(usock *s, char *buf, size_t cap)
     size_t got = 0;
     while (got < cap - 1) {
         if (!pending(s)) {
-            ssize_t r = s->reset ? USOCK_ECONNRESET : fill(s, USOCK__RBUF_SIZE, deadline);
+            ssize_t r = s->err ? take_error(s) : fill(s, USOCK__RBUF_SIZE, deadline);
             if (r == 0)
                 break;
             if (r < 0) {
-                if (got)
+                if (got) {
+                    keep(s, r);
                     break;
+                }
                 buf[0] = '\0';
                 return r;
             }
@@ -389,16 +485,67 @@ USOCK_API ssize_t usock_readline(usock *s, char *buf, size_t cap)
     return (ssize_t)got;
 }
 
+USOCK_API ssize_t usock_sendto_flags(usock *s, const void *buf, size_t n, const usock_addr *to,
+                                     int flags)
+{
+    if (!s || !to || (!buf && n) || (flags & ~SEND_FLAGS))
+        return USOCK_EINVAL;
+    if (s->err)
+        return take_error(s);
+    int64_t deadline = deadline_for(s, flags);
+    for (;;) {
+        ssize_t r = usock__sys_sendto(s->fd, buf, n, to, flags);
+        if (!should_wait(s, r))
+            return count_out(s, r);
+        int w = wait_ready(s, USOCK_POLLOUT, deadline);
+        if (w < 0)
+            return w;
+    }
+}
+
 USOCK_API ssize_t usock_sendto(usock *s, const void *buf, size_t n, const usock_addr *to)
 {
-    if (!s || !to || (!buf && n))
+    return usock_sendto_flags(s, buf, n, to, 0);
+}
+
+/* The sender of what recvfrom returned. The kernel gives no address for an
+ * unnamed AF_UNIX peer; Python shows it as '' and so does usock: family
+ * AF_UNIX, no path. */
+static void fix_from(const usock *s, usock_addr *from)
+{
+    if (from && from->len == 0 && s->family == AF_UNIX) {
+        from->ss.ss_family = AF_UNIX;
+        from->len = sizeof(sa_family_t);
+    }
+}
+
+USOCK_API ssize_t usock_recvfrom_flags(usock *s, void *buf, size_t n, usock_addr *from,
+                                       int flags)
+{
+    if (!s || (!buf && n) || (flags & ~RECV_FLAGS))
         return USOCK_EINVAL;
-    int64_t deadline = deadline_of(s);
+    if (n == 0) {
+        /* As recv: at once, consuming no datagram, so no sender either. */
+        if (from)
+            memset(from, 0, sizeof *from);
+        return 0;
+    }
+    if (pending(s)) {
+        if (from && usock__sys_getpeername(s->fd, from) < 0)
+            memset(from, 0, sizeof *from);
+        return (ssize_t)(flags & USOCK_MSG_PEEK ? peek(s, buf, n) : take(s, buf, n));
+    }
+    if (s->err)
+        return take_error(s);
+    int64_t deadline = deadline_for(s, flags);
     for (;;) {
-        ssize_t r = usock__sys_sendto(s->fd, buf, n, to);
-        if (!should_wait(s, r))
-            return note(s, r);
-        int w = wait_ready(s, USOCK_POLLOUT, deadline);
+        ssize_t r = usock__sys_recvfrom(s->fd, buf, n, from, flags);
+        if (!should_wait(s, r)) {
+            if (r >= 0)
+                fix_from(s, from);
+            return count_in(s, r, flags);
+        }
+        int w = wait_ready(s, USOCK_POLLIN, deadline);
         if (w < 0)
             return w;
     }
@@ -406,24 +553,7 @@ USOCK_API ssize_t usock_sendto(usock *s, const void *buf, size_t n, const usock_
 
 USOCK_API ssize_t usock_recvfrom(usock *s, void *buf, size_t n, usock_addr *from)
 {
-    if (!s || (!buf && n))
-        return USOCK_EINVAL;
-    if (pending(s)) {
-        if (from && usock__sys_getpeername(s->fd, from) < 0)
-            memset(from, 0, sizeof *from);
-        return (ssize_t)take(s, buf, n);
-    }
-    if (s->reset)
-        return USOCK_ECONNRESET;
-    int64_t deadline = deadline_of(s);
-    for (;;) {
-        ssize_t r = usock__sys_recvfrom(s->fd, buf, n, from);
-        if (!should_wait(s, r))
-            return note(s, r);
-        int w = wait_ready(s, USOCK_POLLIN, deadline);
-        if (w < 0)
-            return w;
-    }
+    return usock_recvfrom_flags(s, buf, n, from, 0);
 }
 
 USOCK_API int usock_setsockopt(usock *s, int level, int name, const void *val, socklen_t len)
@@ -444,6 +574,8 @@ USOCK_API int usock_settimeout(usock *s, double seconds)
 {
     if (!s || seconds != seconds) /* NaN */
         return USOCK_EINVAL;
+    if (s->wfd >= 0)
+        return USOCK_ENOTSOCK; /* a waker stays non-blocking: its drain relies on it */
     int ms;
     if (seconds < 0)
         ms = -1;
@@ -500,6 +632,14 @@ USOCK_API size_t usock_pending(const usock *s)
     return s ? pending(s) : 0;
 }
 
+USOCK_API void usock_iostat(const usock *s, unsigned long long *in, unsigned long long *out)
+{
+    if (in)
+        *in = s ? s->bytes_in : 0;
+    if (out)
+        *out = s ? s->bytes_out : 0;
+}
+
 /* makefile: stdio calls these with the socket as cookie. Reads go through
  * the socket's buffer, so an unbuffered stream's one-byte reads never
  * become one-byte reads from the kernel. */
@@ -507,7 +647,7 @@ static ssize_t stream_read(void *cookie, char *buf, size_t n)
 {
     usock *s = cookie;
     if (!pending(s)) {
-        ssize_t r = s->reset ? USOCK_ECONNRESET : fill(s, USOCK__RBUF_SIZE, deadline_of(s));
+        ssize_t r = s->err ? take_error(s) : fill(s, USOCK__RBUF_SIZE, deadline_of(s));
         if (r < 0) {
             usock__sys_set_errno((int)-r);
             return -1;
@@ -550,7 +690,33 @@ USOCK_API FILE *usock_makefile(usock *s, const char *mode)
 }
 
 /* The resolver lives here because it produces usock_addr values; the
- * platform does the lookup. */
+ * platform does the lookup and hands each entry over, and the list is
+ * built (and freed) here. */
+struct gai_list {
+    usock_addrinfo *head, **tail;
+};
+
+/* One allocation per entry: the struct, then its canonical name. */
+static int gai_add(void *ctx, int family, int type, int proto, const char *canonname,
+                   const usock_addr *addr)
+{
+    struct gai_list *l = ctx;
+    size_t nlen = strlen(canonname) + 1;
+    usock_addrinfo *e = calloc(1, sizeof *e + nlen);
+    if (!e)
+        return USOCK_ENOMEM;
+    e->family = family;
+    e->type = type;
+    e->proto = proto;
+    e->addr = *addr;
+    char *copy = (char *)(e + 1);
+    memcpy(copy, canonname, nlen);
+    e->canonname = copy;
+    *l->tail = e;
+    l->tail = &e->next;
+    return 0;
+}
+
 USOCK_API int usock_getaddrinfo(const char *host, int port, int af, int type, int proto,
                                 int flags, usock_addrinfo **res)
 {
@@ -561,8 +727,16 @@ USOCK_API int usock_getaddrinfo(const char *host, int port, int af, int type, in
         return USOCK_EINVAL;
     char service[8];
     snprintf(service, sizeof service, "%d", port);
-    return usock__sys_getaddrinfo(host && *host ? host : NULL, service, af, type, proto, flags,
-                                  res);
+    struct gai_list l = {.head = NULL};
+    l.tail = &l.head;
+    int r = usock__sys_getaddrinfo(host && *host ? host : NULL, service, af, type, proto, flags,
+                                   gai_add, &l);
+    if (r < 0) {
+        usock_freeaddrinfo(l.head);
+        return r;
+    }
+    *res = l.head;
+    return 0;
 }
 
 USOCK_API void usock_freeaddrinfo(usock_addrinfo *res)

@@ -1,4 +1,19 @@
-/* error.h -- usock's error codes: -errno for system errors, USOCK_EAI_* for the resolver. */
+/* error.h -- usock's error codes: one table, three ranges.
+ *
+ * Every usock call returns >= 0 on success and a negative code on failure.
+ * The codes fall in three ranges that never overlap:
+ *
+ *   -1 .. -2999     system errors: the platform's errno, negated
+ *                   (USOCK_ETIMEDOUT == -ETIMEDOUT); USOCK_IS_ERRNO(code)
+ *   -3001 .. -3099  resolver failures, USOCK_EAI_* (fixed values, the same
+ *                   on every system); USOCK_IS_EAI(code)
+ *   -4000 .. -4999  usock's own failures that have no errno (reserved for
+ *                   the URL, HTTP and TLS layers; none defined yet);
+ *                   USOCK_IS_OWN(code)
+ *
+ * USOCK_ERROR_MAP below is the only list of the codes: the USOCK_E*
+ * constants, usock_strerror, usock_errname and the tests all come from it,
+ * so a code is added in one place. */
 #ifndef USOCK_ERROR_H
 #define USOCK_ERROR_H
 
@@ -16,79 +31,119 @@
 extern "C" {
 #endif
 
-/* System errors are the negated errno of the platform, so a caller can
- * compare with USOCK_ETIMEDOUT or with -ETIMEDOUT alike. */
-#define USOCK_EPERM (-EPERM)
-#define USOCK_ENOENT (-ENOENT)
-#define USOCK_EINTR (-EINTR)
-#define USOCK_EIO (-EIO)
-#define USOCK_EBADF (-EBADF)
-#define USOCK_EAGAIN (-EAGAIN)
-#define USOCK_ENOMEM (-ENOMEM)
-#define USOCK_EACCES (-EACCES)
-#define USOCK_EFAULT (-EFAULT)
-#define USOCK_EBUSY (-EBUSY)
-#define USOCK_EEXIST (-EEXIST)
-#define USOCK_ENODEV (-ENODEV)
-#define USOCK_EINVAL (-EINVAL)
-#define USOCK_ENFILE (-ENFILE)
-#define USOCK_EMFILE (-EMFILE)
-#define USOCK_ENOSPC (-ENOSPC)
-#define USOCK_EPIPE (-EPIPE)
-#define USOCK_ERANGE (-ERANGE)
-#define USOCK_ENAMETOOLONG (-ENAMETOOLONG)
-#define USOCK_ENOSYS (-ENOSYS)
-#define USOCK_ENOTSUP (-ENOTSUP)
-#define USOCK_EBADMSG (-EBADMSG)
-#define USOCK_EPROTO (-EPROTO)
-#define USOCK_EOVERFLOW (-EOVERFLOW)
-#define USOCK_ENOTSOCK (-ENOTSOCK)
-#define USOCK_EDESTADDRREQ (-EDESTADDRREQ)
-#define USOCK_EMSGSIZE (-EMSGSIZE)
-#define USOCK_EPROTOTYPE (-EPROTOTYPE)
-#define USOCK_ENOPROTOOPT (-ENOPROTOOPT)
-#define USOCK_EPROTONOSUPPORT (-EPROTONOSUPPORT)
-#define USOCK_EOPNOTSUPP (-EOPNOTSUPP)
-#define USOCK_EAFNOSUPPORT (-EAFNOSUPPORT)
-#define USOCK_EADDRINUSE (-EADDRINUSE)
-#define USOCK_EADDRNOTAVAIL (-EADDRNOTAVAIL)
-#define USOCK_ENETDOWN (-ENETDOWN)
-#define USOCK_ENETUNREACH (-ENETUNREACH)
-#define USOCK_ECONNABORTED (-ECONNABORTED)
-#define USOCK_ECONNRESET (-ECONNRESET)
-#define USOCK_ENOBUFS (-ENOBUFS)
-#define USOCK_EISCONN (-EISCONN)
-#define USOCK_ENOTCONN (-ENOTCONN)
-#define USOCK_ETIMEDOUT (-ETIMEDOUT)
-#define USOCK_ECONNREFUSED (-ECONNREFUSED)
-#define USOCK_EHOSTDOWN (-EHOSTDOWN)
-#define USOCK_EHOSTUNREACH (-EHOSTUNREACH)
-#define USOCK_EALREADY (-EALREADY)
-#define USOCK_EINPROGRESS (-EINPROGRESS)
+/* X(NAME, value, "message") for every code, in the order of the ranges.
+ * NAME is the symbolic name without the USOCK_ prefix (what usock_errname
+ * gives); messages are glibc's, so that usock's CLI prints what other
+ * tools print. Where two names share a value on a platform (ENOTSUP and
+ * EOPNOTSUPP on Linux), the first entry gives the name. */
+#define USOCK_ERROR_MAP(X)                                                                  \
+    /* system errors: -errno */                                                             \
+    X(EPERM, -EPERM, "Operation not permitted")                                             \
+    X(ENOENT, -ENOENT, "No such file or directory")                                         \
+    X(ESRCH, -ESRCH, "No such process")                                                     \
+    X(EINTR, -EINTR, "Interrupted system call")                                             \
+    X(EIO, -EIO, "Input/output error")                                                      \
+    X(ENXIO, -ENXIO, "No such device or address")                                           \
+    X(E2BIG, -E2BIG, "Argument list too long")                                              \
+    X(EBADF, -EBADF, "Bad file descriptor")                                                 \
+    X(ECHILD, -ECHILD, "No child processes")                                                \
+    X(EAGAIN, -EAGAIN, "Resource temporarily unavailable")                                  \
+    X(ENOMEM, -ENOMEM, "Cannot allocate memory")                                            \
+    X(EACCES, -EACCES, "Permission denied")                                                 \
+    X(EFAULT, -EFAULT, "Bad address")                                                       \
+    X(EBUSY, -EBUSY, "Device or resource busy")                                             \
+    X(EEXIST, -EEXIST, "File exists")                                                       \
+    X(EXDEV, -EXDEV, "Invalid cross-device link")                                           \
+    X(ENODEV, -ENODEV, "No such device")                                                    \
+    X(ENOTDIR, -ENOTDIR, "Not a directory")                                                 \
+    X(EISDIR, -EISDIR, "Is a directory")                                                    \
+    X(EINVAL, -EINVAL, "Invalid argument")                                                  \
+    X(ENFILE, -ENFILE, "Too many open files in system")                                     \
+    X(EMFILE, -EMFILE, "Too many open files")                                               \
+    X(ENOTTY, -ENOTTY, "Inappropriate ioctl for device")                                    \
+    X(ETXTBSY, -ETXTBSY, "Text file busy")                                                  \
+    X(EFBIG, -EFBIG, "File too large")                                                      \
+    X(ENOSPC, -ENOSPC, "No space left on device")                                           \
+    X(ESPIPE, -ESPIPE, "Illegal seek")                                                      \
+    X(EROFS, -EROFS, "Read-only file system")                                               \
+    X(EMLINK, -EMLINK, "Too many links")                                                    \
+    X(EPIPE, -EPIPE, "Broken pipe")                                                         \
+    X(EDOM, -EDOM, "Numerical argument out of domain")                                      \
+    X(ERANGE, -ERANGE, "Numerical result out of range")                                     \
+    X(EDEADLK, -EDEADLK, "Resource deadlock avoided")                                       \
+    X(ENAMETOOLONG, -ENAMETOOLONG, "File name too long")                                    \
+    X(ENOLCK, -ENOLCK, "No locks available")                                                \
+    X(ENOSYS, -ENOSYS, "Function not implemented")                                          \
+    X(ENOTEMPTY, -ENOTEMPTY, "Directory not empty")                                         \
+    X(ELOOP, -ELOOP, "Too many levels of symbolic links")                                   \
+    X(EBADMSG, -EBADMSG, "Bad message")                                                     \
+    X(EPROTO, -EPROTO, "Protocol error")                                                    \
+    X(EOVERFLOW, -EOVERFLOW, "Value too large for defined data type")                       \
+    X(EILSEQ, -EILSEQ, "Invalid or incomplete multibyte or wide character")                 \
+    X(ENOTSOCK, -ENOTSOCK, "Socket operation on non-socket")                                \
+    X(EDESTADDRREQ, -EDESTADDRREQ, "Destination address required")                          \
+    X(EMSGSIZE, -EMSGSIZE, "Message too long")                                              \
+    X(EPROTOTYPE, -EPROTOTYPE, "Protocol wrong type for socket")                            \
+    X(ENOPROTOOPT, -ENOPROTOOPT, "Protocol not available")                                  \
+    X(EPROTONOSUPPORT, -EPROTONOSUPPORT, "Protocol not supported")                          \
+    X(EOPNOTSUPP, -EOPNOTSUPP, "Operation not supported")                                   \
+    X(ENOTSUP, -ENOTSUP, "Operation not supported")                                         \
+    X(EAFNOSUPPORT, -EAFNOSUPPORT, "Address family not supported by protocol")              \
+    X(EADDRINUSE, -EADDRINUSE, "Address already in use")                                    \
+    X(EADDRNOTAVAIL, -EADDRNOTAVAIL, "Cannot assign requested address")                     \
+    X(ENETDOWN, -ENETDOWN, "Network is down")                                               \
+    X(ENETUNREACH, -ENETUNREACH, "Network is unreachable")                                  \
+    X(ECONNABORTED, -ECONNABORTED, "Software caused connection abort")                      \
+    X(ECONNRESET, -ECONNRESET, "Connection reset by peer")                                  \
+    X(ENOBUFS, -ENOBUFS, "No buffer space available")                                       \
+    X(EISCONN, -EISCONN, "Transport endpoint is already connected")                         \
+    X(ENOTCONN, -ENOTCONN, "Transport endpoint is not connected")                           \
+    X(ESHUTDOWN, -ESHUTDOWN, "Cannot send after transport endpoint shutdown")               \
+    X(ETIMEDOUT, -ETIMEDOUT, "Connection timed out")                                        \
+    X(ECONNREFUSED, -ECONNREFUSED, "Connection refused")                                    \
+    X(EHOSTDOWN, -EHOSTDOWN, "Host is down")                                                \
+    X(EHOSTUNREACH, -EHOSTUNREACH, "No route to host")                                      \
+    X(EALREADY, -EALREADY, "Operation already in progress")                                 \
+    X(EINPROGRESS, -EINPROGRESS, "Operation now in progress")                               \
+    X(EDQUOT, -EDQUOT, "Disk quota exceeded")                                               \
+    X(ECANCELED, -ECANCELED, "Operation canceled")                                          \
+    /* resolver failures: -3001 .. -3099, values fixed (MicroPython keeps    */             \
+    /* getaddrinfo's errors apart from errno the same way)                   */             \
+    X(EAI_ADDRFAMILY, -3001, "Address family for hostname not supported")                   \
+    X(EAI_AGAIN, -3002, "Temporary failure in name resolution")                             \
+    X(EAI_BADFLAGS, -3003, "Bad value for ai_flags")                                        \
+    X(EAI_FAIL, -3004, "Non-recoverable failure in name resolution")                        \
+    X(EAI_FAMILY, -3005, "ai_family not supported")                                         \
+    X(EAI_MEMORY, -3006, "Memory allocation failure")                                       \
+    X(EAI_NODATA, -3007, "No address associated with hostname")                             \
+    X(EAI_NONAME, -3008, "Name or service not known")                                       \
+    X(EAI_SERVICE, -3009, "Servname not supported for ai_socktype")                         \
+    X(EAI_SOCKTYPE, -3010, "ai_socktype not supported")                                     \
+    X(EAI_OVERFLOW, -3011, "Result too large for supplied buffer")                          \
+    /* usock's own: -4000 .. -4999, none yet (the URL, HTTP and TLS layers  */              \
+    /* add theirs here, with a message of their own)                         */
 
-/* Resolver failures: a range of their own, below -3000, as MicroPython keeps
- * getaddrinfo's errors apart from errno. */
-#define USOCK_EAI_ADDRFAMILY (-3001) /* host has no address in the family */
-#define USOCK_EAI_AGAIN (-3002)      /* temporary failure in name resolution */
-#define USOCK_EAI_BADFLAGS (-3003)   /* bad value for flags */
-#define USOCK_EAI_FAIL (-3004)       /* non-recoverable failure */
-#define USOCK_EAI_FAMILY (-3005)     /* family not supported */
-#define USOCK_EAI_MEMORY (-3006)     /* out of memory */
-#define USOCK_EAI_NODATA (-3007)     /* no address associated with the name */
-#define USOCK_EAI_NONAME (-3008)     /* name or service not known */
-#define USOCK_EAI_SERVICE (-3009)    /* service not supported for the socket type */
-#define USOCK_EAI_SOCKTYPE (-3010)   /* socket type not supported */
-#define USOCK_EAI_OVERFLOW (-3011)   /* argument buffer overflow */
+/* The constants: USOCK_EPERM == -EPERM, ..., USOCK_EAI_NONAME == -3008.
+ * An enum (int) rather than macros, so that the table above stays the
+ * only list; compare with == as before. */
+enum usock_error_code {
+#define USOCK__ERROR_ENUM(name, value, message) USOCK_##name = (value),
+    USOCK_ERROR_MAP(USOCK__ERROR_ENUM)
+#undef USOCK__ERROR_ENUM
+};
 
-/* True when code is one of the USOCK_EAI_* resolver codes. */
+/* The ranges, each a test for one kind of code. */
+#define USOCK_IS_ERRNO(code) ((code) <= -1 && (code) >= -2999)
 #define USOCK_IS_EAI(code) ((code) <= -3001 && (code) >= -3099)
+#define USOCK_IS_OWN(code) ((code) <= -4000 && (code) >= -4999)
 
 /* A constant English message for any code, never NULL: "Success" for 0,
  * "Connection refused", "Name or service not known"; a code it does not know
  * gives "Unknown error". Thread-safe. */
 USOCK_API const char *usock_strerror(int code);
 
-/* The symbolic name of a code ("ECONNREFUSED", "EAI_NONAME"), or "UNKNOWN". */
+/* The symbolic name of a code ("ECONNREFUSED", "EAI_NONAME"), "OK" for 0,
+ * or "UNKNOWN". */
 USOCK_API const char *usock_errname(int code);
 
 #ifdef __cplusplus

@@ -16,15 +16,18 @@ extern "C" {
 #endif
 
 /* An address: the tuple forms ("1.2.3.4", 80) and ("::1", 80, flowinfo,
- * scopeid) of Python, held as the sockaddr the kernel takes. */
+ * scopeid) of Python, or an AF_UNIX path, held as the sockaddr the kernel
+ * takes. */
 typedef struct usock_addr {
     struct sockaddr_storage ss;
     socklen_t len;
 } usock_addr;
 
-/* Longest text usock_addr_format can produce, NUL included:
- * "[" + 45 (v6 with v4 tail) + "%" + interface (15) + "]:" + 5 + NUL. */
-#define USOCK_ADDRSTRLEN 72
+/* Longest text usock_addr_format can produce, NUL included: an AF_UNIX
+ * "@" + abstract name (sun_path, 108 bytes on Linux, less one) + NUL, more
+ * than an IP's "[" + 45 (v6 with v4 tail) + "%" + interface (15) + "]:" +
+ * 5 + NUL (72). */
+#define USOCK_ADDRSTRLEN 110
 
 /* Fills *a from a numeric IP and a port 0..65535. "1.2.3.4", "::1" and
  * "fe80::1%eth0" (scope by interface name or number) are taken; "" is the
@@ -34,20 +37,23 @@ typedef struct usock_addr {
 USOCK_API int usock_addr_from_ip(usock_addr *a, const char *ip, int port);
 
 /* Writes "1.2.3.4:80" or "[::1]:80" ("[fe80::1%eth0]:80" with a scope) into
- * buf and returns its length. Errors: USOCK_ENOSPC (cap too small; buf then
- * holds ""), USOCK_EAFNOSUPPORT, USOCK_EINVAL. */
+ * buf and returns its length; an AF_UNIX address is its path, "@name" for
+ * an abstract one, "" for an unnamed one. Errors: USOCK_ENOSPC (cap too
+ * small; buf then holds ""), USOCK_EAFNOSUPPORT, USOCK_EINVAL. */
 USOCK_API int usock_addr_format(const usock_addr *a, char *buf, size_t cap);
 
 /* The inverse of usock_addr_format: "1.2.3.4:80", "[::1]:80",
  * "[fe80::1%eth0]:80". Numeric only; port 0..65535 in decimal digits.
- * Errors: USOCK_EINVAL, USOCK_ENODEV (unknown interface). */
+ * Text that starts with '/' or '@' or holds a '/' is an AF_UNIX address
+ * (usock_addr_from_path). Errors: USOCK_EINVAL, USOCK_ENODEV (unknown
+ * interface), USOCK_ENAMETOOLONG (a path longer than sun_path). */
 USOCK_API int usock_addr_parse(usock_addr *a, const char *text);
 
-/* The port of an address (host order), USOCK_EAFNOSUPPORT, or
- * USOCK_EINVAL for NULL. */
+/* The port of an address (host order), USOCK_EAFNOSUPPORT (AF_UNIX, an
+ * unset address), or USOCK_EINVAL for NULL. */
 USOCK_API int usock_addr_port(const usock_addr *a);
 
-/* The family of an address: AF_INET, AF_INET6, or 0 when unset. */
+/* The family of an address: AF_INET, AF_INET6, AF_UNIX, or 0 when unset. */
 USOCK_API int usock_addr_family(const usock_addr *a);
 
 /* One entry of a getaddrinfo answer: Python's (family, type, proto,

@@ -22,10 +22,14 @@ int usock__sys_listen(int fd, int backlog);
 int usock__sys_accept(int fd, usock_addr *peer); /* new fd, blocking */
 int usock__sys_connect(int fd, const usock_addr *a); /* may give -EINPROGRESS */
 int usock__sys_socket_error(int fd);                 /* SO_ERROR as -errno, or 0 */
-ssize_t usock__sys_send(int fd, const void *buf, size_t n);
-ssize_t usock__sys_recv(int fd, void *buf, size_t n);
-ssize_t usock__sys_sendto(int fd, const void *buf, size_t n, const usock_addr *to);
-ssize_t usock__sys_recvfrom(int fd, void *buf, size_t n, usock_addr *from);
+int usock__sys_socketpair(int af, int type, int proto, int fds[2]);
+/* I/O with flags: USOCK_MSG_* bits, turned into the system's here and
+ * nowhere else. recvfrom's *from is zeroed (len 0) when the kernel gives
+ * no address (TCP, an unnamed AF_UNIX sender). */
+ssize_t usock__sys_send(int fd, const void *buf, size_t n, int flags);
+ssize_t usock__sys_recv(int fd, void *buf, size_t n, int flags);
+ssize_t usock__sys_sendto(int fd, const void *buf, size_t n, const usock_addr *to, int flags);
+ssize_t usock__sys_recvfrom(int fd, void *buf, size_t n, usock_addr *from, int flags);
 int usock__sys_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
 int usock__sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int usock__sys_shutdown(int fd, int how);
@@ -41,10 +45,16 @@ int usock__sys_wait(int fd, int events, int timeout_ms);
 /* Monotonic milliseconds, for deadlines. */
 int64_t usock__sys_now_ms(void);
 
-/* The resolver: getaddrinfo into a usock list, errors mapped to USOCK_EAI_*
- * (EAI_SYSTEM to -errno). */
+/* The resolver: getaddrinfo, each entry of the answer handed to fn in
+ * order (canonname "" when none; both pointers valid during the call
+ * only), errors mapped to USOCK_EAI_* (EAI_SYSTEM to -errno). fn returns 0
+ * to go on or a negative code, which stops the walk and is returned. The
+ * platform allocates nothing that outlives the call: the caller builds
+ * its own list. */
+typedef int (*usock__sys_addrinfo_fn)(void *ctx, int family, int type, int proto,
+                                      const char *canonname, const usock_addr *addr);
 int usock__sys_getaddrinfo(const char *host, const char *port, int af, int type, int proto,
-                           int flags, usock_addrinfo **res);
+                           int flags, usock__sys_addrinfo_fn fn, void *ctx);
 
 /* Interfaces for IPv6 scopes: index of a name (0 if none), name of an
  * index into buf (IF_NAMESIZE bytes), or a negative errno. */
@@ -59,9 +69,18 @@ FILE *usock__sys_fopen_stream(void *cookie, const char *mode, usock__sys_readfn 
                               usock__sys_writefn wr);
 void usock__sys_set_errno(int err);
 
-/* The readiness backend behind usock_poll: epoll on Linux, poll(2) where
- * USOCK_POLL_BACKEND_POLL is set at build time. Slots are small integers
- * chosen by the caller; wait reports (slot, revents) pairs. */
+/* A wake-up channel: fds[0] turns readable after usock__sys_wake(fds[1])
+ * and stays so until usock__sys_wake_drain(fds[0]). An eventfd where the
+ * system has one (then fds[0] == fds[1]), else a pipe; non-blocking and
+ * close-on-exec. usock__sys_wake is async-signal-safe and keeps errno. */
+int usock__sys_waker_open(int fds[2]);
+void usock__sys_wake(int wfd);
+int usock__sys_wake_drain(int rfd);
+
+/* The readiness backend behind usock_poll, one file each, chosen by CMake
+ * (USOCK_POLL_BACKEND): poller_epoll.c on Linux, poller_poll.c (poll(2))
+ * elsewhere. Slots are small integers chosen by the caller; wait reports
+ * (slot, revents) pairs. */
 typedef struct usock__sys_poller usock__sys_poller;
 int usock__sys_poller_new(usock__sys_poller **out);
 int usock__sys_poller_add(usock__sys_poller *p, int fd, int slot, int events);

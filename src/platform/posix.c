@@ -1,4 +1,5 @@
-/* posix.c -- the platform layer on POSIX systems, with epoll on Linux. */
+/* posix.c -- the platform layer on POSIX systems. The readiness backends
+ * behind usock_poll are apart, in poller_epoll.c and poller_poll.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -12,11 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef USOCK_POLL_BACKEND_POLL
-#include <sys/epoll.h>
+/* Linux has eventfd (since 2.6.22) for the wake-up channel; elsewhere
+ * it is a pipe. */
+#ifdef __linux__
+#define USOCK_HAVE_EVENTFD 1
+#include <sys/eventfd.h>
 #endif
 
 #include "platform.h"
+#include "pollbits.h"
 #include "usock/poll.h"
 
 /* Linux has MSG_NOSIGNAL; elsewhere SO_NOSIGPIPE is set on the socket. */
@@ -110,10 +115,21 @@ int usock__sys_socket_error(int fd)
     return -err;
 }
 
-ssize_t usock__sys_send(int fd, const void *buf, size_t n)
+int usock__sys_socketpair(int af, int type, int proto, int fds[2])
+{
+    return socketpair(af, type | SOCK_CLOEXEC, proto, fds) < 0 ? fail() : 0;
+}
+
+/* The one place where USOCK_MSG_* become the system's flags. */
+static int os_flags(int flags)
+{
+    return (flags & USOCK_MSG_PEEK ? MSG_PEEK : 0) | (flags & USOCK_MSG_DONTWAIT ? MSG_DONTWAIT : 0);
+}
+
+ssize_t usock__sys_send(int fd, const void *buf, size_t n, int flags)
 {
     for (;;) {
-        ssize_t r = send(fd, buf, n, MSG_NOSIGNAL);
+        ssize_t r = send(fd, buf, n, os_flags(flags) | MSG_NOSIGNAL);
         if (r >= 0)
             return r;
         if (errno != EINTR)
@@ -121,10 +137,10 @@ ssize_t usock__sys_send(int fd, const void *buf, size_t n)
     }
 }
 
-ssize_t usock__sys_recv(int fd, void *buf, size_t n)
+ssize_t usock__sys_recv(int fd, void *buf, size_t n, int flags)
 {
     for (;;) {
-        ssize_t r = recv(fd, buf, n, 0);
+        ssize_t r = recv(fd, buf, n, os_flags(flags));
         if (r >= 0)
             return r;
         if (errno != EINTR)
@@ -132,10 +148,11 @@ ssize_t usock__sys_recv(int fd, void *buf, size_t n)
     }
 }
 
-ssize_t usock__sys_sendto(int fd, const void *buf, size_t n, const usock_addr *to)
+ssize_t usock__sys_sendto(int fd, const void *buf, size_t n, const usock_addr *to, int flags)
 {
     for (;;) {
-        ssize_t r = sendto(fd, buf, n, MSG_NOSIGNAL, (const struct sockaddr *)&to->ss, to->len);
+        ssize_t r = sendto(fd, buf, n, os_flags(flags) | MSG_NOSIGNAL,
+                           (const struct sockaddr *)&to->ss, to->len);
         if (r >= 0)
             return r;
         if (errno != EINTR)
@@ -143,12 +160,15 @@ ssize_t usock__sys_sendto(int fd, const void *buf, size_t n, const usock_addr *t
     }
 }
 
-ssize_t usock__sys_recvfrom(int fd, void *buf, size_t n, usock_addr *from)
+ssize_t usock__sys_recvfrom(int fd, void *buf, size_t n, usock_addr *from, int flags)
 {
     for (;;) {
         usock_addr tmp;
+        /* Zeroed: the kernel writes no address at all for a TCP socket or
+         * an unnamed AF_UNIX sender, and leaves len 0. */
+        memset(&tmp, 0, sizeof tmp);
         tmp.len = sizeof tmp.ss;
-        ssize_t r = recvfrom(fd, buf, n, 0, (struct sockaddr *)&tmp.ss, &tmp.len);
+        ssize_t r = recvfrom(fd, buf, n, os_flags(flags), (struct sockaddr *)&tmp.ss, &tmp.len);
         if (r >= 0) {
             if (from)
                 *from = tmp;
@@ -186,27 +206,13 @@ int usock__sys_getpeername(int fd, usock_addr *a)
     return getpeername(fd, (struct sockaddr *)&a->ss, &a->len) < 0 ? fail() : 0;
 }
 
-static short to_poll_bits(int events)
-{
-    return (short)((events & USOCK_POLLIN ? POLLIN : 0) | (events & USOCK_POLLOUT ? POLLOUT : 0));
-}
-
-static int from_poll_bits(int revents)
-{
-    /* POLLNVAL means the descriptor is not open: an error to report. */
-    return (revents & (POLLIN | POLLPRI) ? USOCK_POLLIN : 0) |
-           (revents & POLLOUT ? USOCK_POLLOUT : 0) |
-           (revents & (POLLERR | POLLNVAL) ? USOCK_POLLERR : 0) |
-           (revents & POLLHUP ? USOCK_POLLHUP : 0);
-}
-
 int usock__sys_wait(int fd, int events, int timeout_ms)
 {
-    struct pollfd p = {.fd = fd, .events = to_poll_bits(events)};
+    struct pollfd p = {.fd = fd, .events = usock__to_poll_bits(events)};
     int r = poll(&p, 1, timeout_ms);
     if (r < 0)
         return fail();
-    return r == 0 ? 0 : from_poll_bits(p.revents);
+    return r == 0 ? 0 : usock__from_poll_bits(p.revents);
 }
 
 int64_t usock__sys_now_ms(void)
@@ -239,29 +245,8 @@ static int eai_code(int eai)
     }
 }
 
-/* One allocation per entry: the struct, then its canonical name. */
-static usock_addrinfo *copy_entry(const struct addrinfo *ai)
-{
-    const char *name = ai->ai_canonname ? ai->ai_canonname : "";
-    size_t nlen = strlen(name) + 1;
-    if (ai->ai_addrlen > sizeof(struct sockaddr_storage))
-        return NULL;
-    usock_addrinfo *e = calloc(1, sizeof *e + nlen);
-    if (!e)
-        return NULL;
-    e->family = ai->ai_family;
-    e->type = ai->ai_socktype;
-    e->proto = ai->ai_protocol;
-    memcpy(&e->addr.ss, ai->ai_addr, ai->ai_addrlen);
-    e->addr.len = ai->ai_addrlen;
-    char *copy = (char *)(e + 1);
-    memcpy(copy, name, nlen);
-    e->canonname = copy;
-    return e;
-}
-
 int usock__sys_getaddrinfo(const char *host, const char *port, int af, int type, int proto,
-                           int flags, usock_addrinfo **res)
+                           int flags, usock__sys_addrinfo_fn fn, void *ctx)
 {
     struct addrinfo hints = {.ai_family = af, .ai_socktype = type, .ai_protocol = proto,
                              .ai_flags = flags};
@@ -270,20 +255,18 @@ int usock__sys_getaddrinfo(const char *host, const char *port, int af, int type,
     int r = getaddrinfo(host, port, &hints, &list);
     if (r != 0)
         return eai_code(r);
-    usock_addrinfo *head = NULL, **tail = &head;
-    for (struct addrinfo *ai = list; ai; ai = ai->ai_next) {
-        usock_addrinfo *e = copy_entry(ai);
-        if (!e) {
-            freeaddrinfo(list);
-            usock_freeaddrinfo(head);
-            return USOCK_ENOMEM;
-        }
-        *tail = e;
-        tail = &e->next;
+    for (struct addrinfo *ai = list; ai && r == 0; ai = ai->ai_next) {
+        usock_addr a;
+        if (ai->ai_addrlen > sizeof a.ss)
+            continue; /* cannot happen; never copied past the storage */
+        memset(&a, 0, sizeof a);
+        memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
+        a.len = ai->ai_addrlen;
+        r = fn(ctx, ai->ai_family, ai->ai_socktype, ai->ai_protocol,
+               ai->ai_canonname ? ai->ai_canonname : "", &a);
     }
     freeaddrinfo(list);
-    *res = head;
-    return 0;
+    return r;
 }
 
 unsigned usock__sys_if_nametoindex(const char *name)
@@ -313,177 +296,60 @@ void usock__sys_set_errno(int err)
     errno = err;
 }
 
-#ifndef USOCK_POLL_BACKEND_POLL
+/* ---- the wake-up channel ------------------------------------------------ */
 
-/* epoll: the kernel keeps the interest set; slots travel in the event data. */
-struct usock__sys_poller {
-    int epfd;
-    struct epoll_event *buf;
-    int cap;
-};
-
-const char *usock__sys_poller_name(void)
+/* Both ends of a pipe, non-blocking so that a wake never blocks (a full
+ * pipe is readable already) and a drain stops when it is empty. */
+static int open_pipe(int fds[2])
 {
-    return "epoll";
-}
-
-int usock__sys_poller_new(usock__sys_poller **out)
-{
-    usock__sys_poller *p = calloc(1, sizeof *p);
-    if (!p)
-        return USOCK_ENOMEM;
-    p->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (p->epfd < 0) {
-        int err = fail();
-        free(p);
-        return err;
-    }
-    *out = p;
-    return 0;
-}
-
-static int epoll_op(usock__sys_poller *p, int op, int fd, int slot, int events)
-{
-    struct epoll_event ev = {.events = (events & USOCK_POLLIN ? EPOLLIN : 0u) |
-                                       (events & USOCK_POLLOUT ? EPOLLOUT : 0u),
-                             .data.u64 = (uint64_t)slot};
-    return epoll_ctl(p->epfd, op, fd, &ev) < 0 ? fail() : 0;
-}
-
-int usock__sys_poller_add(usock__sys_poller *p, int fd, int slot, int events)
-{
-    return epoll_op(p, EPOLL_CTL_ADD, fd, slot, events);
-}
-
-int usock__sys_poller_mod(usock__sys_poller *p, int fd, int slot, int events)
-{
-    return epoll_op(p, EPOLL_CTL_MOD, fd, slot, events);
-}
-
-int usock__sys_poller_del(usock__sys_poller *p, int fd, int slot)
-{
-    (void)slot;
-    return epoll_op(p, EPOLL_CTL_DEL, fd, 0, 0);
-}
-
-int usock__sys_poller_wait(usock__sys_poller *p, int timeout_ms, int *slots, int *revents,
-                           int max)
-{
-    if (max > p->cap) {
-        struct epoll_event *b = realloc(p->buf, (size_t)max * sizeof *b);
-        if (!b)
-            return USOCK_ENOMEM;
-        p->buf = b;
-        p->cap = max;
-    }
-    int n = epoll_wait(p->epfd, p->buf, max, timeout_ms);
-    if (n < 0)
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
         return fail();
-    for (int i = 0; i < n; i++) {
-        uint32_t e = p->buf[i].events;
-        slots[i] = (int)p->buf[i].data.u64;
-        revents[i] = (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP) ? USOCK_POLLIN : 0) |
-                     (e & EPOLLOUT ? USOCK_POLLOUT : 0) | (e & EPOLLERR ? USOCK_POLLERR : 0) |
-                     (e & EPOLLHUP ? USOCK_POLLHUP : 0);
+    return 0;
+}
+
+int usock__sys_waker_open(int fds[2])
+{
+#ifdef USOCK_HAVE_EVENTFD
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd >= 0) {
+        fds[0] = fds[1] = fd;
+        return 0;
     }
-    return n;
-}
-
-void usock__sys_poller_free(usock__sys_poller *p)
-{
-    if (!p)
-        return;
-    close(p->epfd);
-    free(p->buf);
-    free(p);
-}
-
-#else
-
-/* poll(2): the interest set is an array indexed by slot; unused slots hold
- * fd -1, which poll ignores. */
-struct usock__sys_poller {
-    struct pollfd *fds;
-    int cap;
-    int next; /* where reporting starts, so a small max starves no slot */
-};
-
-const char *usock__sys_poller_name(void)
-{
-    return "poll";
-}
-
-int usock__sys_poller_new(usock__sys_poller **out)
-{
-    usock__sys_poller *p = calloc(1, sizeof *p);
-    if (!p)
-        return USOCK_ENOMEM;
-    *out = p;
-    return 0;
-}
-
-int usock__sys_poller_add(usock__sys_poller *p, int fd, int slot, int events)
-{
-    if (slot >= p->cap) {
-        int cap = p->cap ? p->cap : 16;
-        while (cap <= slot)
-            cap *= 2;
-        struct pollfd *f = realloc(p->fds, (size_t)cap * sizeof *f);
-        if (!f)
-            return USOCK_ENOMEM;
-        for (int i = p->cap; i < cap; i++)
-            f[i] = (struct pollfd){.fd = -1};
-        p->fds = f;
-        p->cap = cap;
-    }
-    p->fds[slot] = (struct pollfd){.fd = fd, .events = to_poll_bits(events)};
-    return 0;
-}
-
-int usock__sys_poller_mod(usock__sys_poller *p, int fd, int slot, int events)
-{
-    if (slot >= p->cap || p->fds[slot].fd != fd)
-        return -ENOENT;
-    p->fds[slot].events = to_poll_bits(events);
-    return 0;
-}
-
-int usock__sys_poller_del(usock__sys_poller *p, int fd, int slot)
-{
-    if (slot >= p->cap || p->fds[slot].fd != fd)
-        return -ENOENT;
-    p->fds[slot].fd = -1;
-    return 0;
-}
-
-int usock__sys_poller_wait(usock__sys_poller *p, int timeout_ms, int *slots, int *revents,
-                           int max)
-{
-    int r = poll(p->fds, (nfds_t)p->cap, timeout_ms);
-    if (r < 0)
+    /* A kernel or sandbox without eventfd still has pipes. */
+    if (errno != ENOSYS && errno != EINVAL)
         return fail();
-    int n = 0;
-    for (int k = 0; k < p->cap && r > 0; k++) {
-        int i = (p->next + k) % p->cap;
-        if (p->fds[i].fd < 0 || !p->fds[i].revents)
-            continue;
-        if (n == max) {
-            p->next = i;
-            break;
-        }
-        r--;
-        slots[n] = i;
-        revents[n++] = from_poll_bits(p->fds[i].revents);
-    }
-    return n;
-}
-
-void usock__sys_poller_free(usock__sys_poller *p)
-{
-    if (!p)
-        return;
-    free(p->fds);
-    free(p);
-}
-
 #endif
+    return open_pipe(fds);
+}
+
+void usock__sys_wake(int wfd)
+{
+    /* write(2) is async-signal-safe, and errno belongs to the code the
+     * signal interrupted. An eventfd adds the 8-byte count to its own; a
+     * pipe takes the 8 bytes whole (fewer than PIPE_BUF). EAGAIN (a counter
+     * about to overflow, a full pipe) means it is readable already, which
+     * is all a wake asks. */
+    int saved = errno;
+    uint64_t one = 1;
+    ssize_t r;
+    do {
+        r = write(wfd, &one, sizeof one);
+    } while (r < 0 && errno == EINTR);
+    errno = saved;
+}
+
+int usock__sys_wake_drain(int rfd)
+{
+    char buf[64];
+    for (;;) {
+        ssize_t r = read(rfd, buf, sizeof buf);
+        if (r > 0)
+            continue; /* a pipe may hold more */
+        if (r == 0)
+            return 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        if (errno != EINTR)
+            return fail();
+    }
+}

@@ -11,12 +11,16 @@ import queue
 import re
 import signal
 import socket
-import socketserver
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers import (Process, free_port, have_ipv6, recv_all,  # noqa: E402
+                   threading_tcp_server, udp_upper_server)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("USOCK_SOURCE_DIR", os.path.join(HERE, "..", ".."))
@@ -33,34 +37,8 @@ def run(*args, input=b"", timeout=TIMEOUT):
     return p.returncode, p.stdout, p.stderr
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    """A port on 127.0.0.1 that nothing listens on (refuses connections)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def have_ipv6():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 def sha(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def recv_all(sock):
-    """Everything until EOF."""
-    chunks = []
-    while True:
-        b = sock.recv(65536)
-        if not b:
-            return b"".join(chunks)
-        chunks.append(b)
 
 
 def exchange(sock, data):
@@ -91,63 +69,6 @@ def closed_by_peer(sock):
         return True
 
 
-class Proc:
-    """A usock process running in the background (the servers, connect).
-
-    Threads drain stdout and stderr so that the process never blocks on a
-    full pipe; stderr lines are also queued to wait for 'listening on'."""
-
-    def __init__(self, *args, stdin=subprocess.DEVNULL):
-        self.p = subprocess.Popen([USOCK, *args], stdin=stdin, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
-        self.out = bytearray()
-        self.err = bytearray()
-        self.lines = queue.Queue()
-        self.grew = threading.Condition()
-        self.threads = [threading.Thread(target=self._drain_out, daemon=True),
-                        threading.Thread(target=self._drain_err, daemon=True)]
-        for t in self.threads:
-            t.start()
-
-    def _drain_out(self):
-        while True:
-            b = self.p.stdout.read1(65536)
-            if not b:
-                break
-            with self.grew:
-                self.out += b
-                self.grew.notify_all()
-
-    def _drain_err(self):
-        for line in self.p.stderr:
-            self.err += line
-            self.lines.put(line)
-
-    def first_line(self):
-        return self.lines.get(timeout=TIMEOUT).decode()
-
-    def wait_out(self, size):
-        """Waits until stdout holds size bytes."""
-        with self.grew:
-            ok = self.grew.wait_for(lambda: len(self.out) >= size, TIMEOUT)
-        if not ok:
-            raise AssertionError("stdout has %d bytes, expected %d" % (len(self.out), size))
-
-    def wait(self):
-        rc = self.p.wait(TIMEOUT)
-        for t in self.threads:
-            t.join(TIMEOUT)
-        return rc
-
-    def kill(self):
-        if self.p.poll() is None:
-            os.kill(self.p.pid, signal.SIGKILL)
-        self.p.wait(TIMEOUT)
-        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
-            if f:
-                f.close()
-
-
 class CliTest(unittest.TestCase):
     def setUp(self):
         self.procs = []
@@ -159,16 +80,16 @@ class CliTest(unittest.TestCase):
         self.tmp.cleanup()
 
     def start(self, *args, stdin=subprocess.DEVNULL):
-        p = Proc(*args, stdin=stdin)
+        p = Process([USOCK, *args], stdin=stdin, timeout=TIMEOUT)
         self.procs.append(p)
         return p
 
     def server(self, *args):
         """Starts a usock server; returns (proc, port) after its first line."""
         p = self.start(*args)
-        line = p.first_line()
-        m = re.fullmatch(r"listening on (\S+):(\d+)\n", line)
-        self.assertIsNotNone(m, line)
+        addr = p.listening()
+        m = re.fullmatch(r"(\S+):(\d+)", addr)
+        self.assertIsNotNone(m, addr)
         port = int(m.group(2))
         self.assertGreater(port, 0)
         return p, port
@@ -188,30 +109,31 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 1, err)
         self.assertEqual(err.decode(), message + "\n")
 
-
-def python_tcp_server(handler_fn):
-    """A threading Python TCP server on 127.0.0.1; handler_fn(sock)."""
-    class Handler(socketserver.BaseRequestHandler):
-        def handle(self):
-            self.request.settimeout(TIMEOUT)
-            handler_fn(self.request)
-
-    class Server(socketserver.ThreadingTCPServer):
-        allow_reuse_address = True
-        daemon_threads = True
-
-    srv = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
-    return srv
-
-
-class ServerMixin:
     def tcp_server(self, handler_fn):
-        srv = python_tcp_server(handler_fn)
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        return srv.server_address[1]
+        """A threading Python TCP server on 127.0.0.1; handler_fn(sock)."""
+        return threading_tcp_server(self, handler_fn)
+
+    def unix_server(self, *args):
+        """Starts a usock server on a Unix socket; returns the proc after its
+        "listening on PATH" line (the PATH given with --unix)."""
+        p = self.start(*args)
+        self.assertEqual(p.listening(), args[args.index("--unix") + 1])
+        return p
+
+    def silent_listener(self):
+        """A listening socket that never accepts: what connects stays in its
+        backlog, where accept_nowait finds it."""
+        ls = socket.socket()
+        self.addCleanup(ls.close)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        ls.setblocking(False)
+        return ls, ls.getsockname()[1]
+
+    def assert_never_connected(self, ls):
+        with self.assertRaises(BlockingIOError):
+            conn, _ = ls.accept()
+            conn.close()
 
 
 # --------------------------------------------------------------------------- resolve
@@ -280,7 +202,7 @@ class TestResolve(CliTest):
 
 # --------------------------------------------------------------------------- connect
 
-class TestConnect(CliTest, ServerMixin):
+class TestConnect(CliTest):
     def echo_handler(self, sock):
         while True:
             b = sock.recv(65536)
@@ -407,7 +329,7 @@ class TestConnect(CliTest, ServerMixin):
 
 # --------------------------------------------------------------------------- send
 
-class TestSend(CliTest, ServerMixin):
+class TestSend(CliTest):
     def receiver(self):
         got = queue.Queue()
         port = self.tcp_server(lambda sock: got.put(recv_all(sock)))
@@ -454,6 +376,36 @@ class TestSend(CliTest, ServerMixin):
         path = self.path("missing")
         self.assert_net_error(["send", "127.0.0.1", str(port), path],
                               "usock: send %s: No such file or directory" % path)
+
+    def test_missing_file_never_connects(self):
+        ls, port = self.silent_listener()
+        path = self.path("missing")
+        self.assert_net_error(["send", "127.0.0.1", str(port), path],
+                              "usock: send %s: No such file or directory" % path)
+        self.assert_never_connected(ls)
+
+    def test_directory_never_connects(self):
+        ls, port = self.silent_listener()
+        self.assert_net_error(["send", "127.0.0.1", str(port), self.tmp.name],
+                              "usock: send %s: Is a directory" % self.tmp.name)
+        self.assert_never_connected(ls)
+
+    def test_fifo_is_not_a_regular_file(self):
+        ls, port = self.silent_listener()
+        path = self.path("fifo")
+        os.mkfifo(path)
+        self.assert_net_error(["send", "127.0.0.1", str(port), path],
+                              "usock: send %s: not a regular file" % path)
+        self.assert_never_connected(ls)
+
+    @unittest.skipIf(os.geteuid() == 0, "root reads any file")
+    def test_unreadable_file_never_connects(self):
+        ls, port = self.silent_listener()
+        path = self.write_file("secret", b"data")
+        os.chmod(path, 0)
+        self.assert_net_error(["send", "127.0.0.1", str(port), path],
+                              "usock: send %s: Permission denied" % path)
+        self.assert_never_connected(ls)
 
     def test_refused(self):
         port = free_port()
@@ -534,6 +486,177 @@ class TestRecv(CliTest):
         path = self.path("no/such/dir")
         self.assert_net_error(["recv", "-p", "0", "-o", path],
                               "usock: recv %s: No such file or directory" % path)
+
+    def test_output_is_a_directory(self):
+        self.assert_net_error(["recv", "-p", "0", "-o", self.tmp.name],
+                              "usock: recv %s: Is a directory" % self.tmp.name)
+
+    def test_outdir_must_be_a_directory(self):
+        path = self.path("file")
+        open(path, "wb").close()
+        self.assert_net_error(["recv", "-p", "0", "-O", path],
+                              "usock: recv %s: Not a directory" % path)
+        missing = self.path("missing")
+        self.assert_net_error(["recv", "-p", "0", "-O", missing],
+                              "usock: recv %s: No such file or directory" % missing)
+
+    def test_silent_client_is_dropped(self):
+        # A client that connects first and never sends holds the output
+        # only for the idle time; the upload behind it arrives whole.
+        path = self.path("out")
+        p, port = self.server("recv", "-b", "127.0.0.1", "-p", "0", "-o", path, "-t", "0.5")
+        silent = connect(port)
+        self.addCleanup(silent.close)
+        data = os.urandom(300000)
+        with connect(port) as second:
+            second.sendall(data)
+        m = p.wait_err(r"usock: recv 127\.0\.0\.1:(\d+): nothing received for 0\.5 s "
+                       r"\(upload truncated: 0 bytes\)\n")
+        self.assertEqual(int(m.group(1)), silent.getsockname()[1])
+        self.assertTrue(closed_by_peer(silent))
+        deadline = time.monotonic() + TIMEOUT
+        while os.path.getsize(path) < len(data) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        p.p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(), 0, p.err)
+        with open(path, "rb") as f:
+            self.assertEqual(sha(f.read()), sha(data))
+        self.assertEqual(p.err.count(b"\n"), 2, p.err)  # listening, the drop
+
+    def test_idle_timeout_keeps_what_came(self):
+        p, port = self.server("recv", "-b", "127.0.0.1", "-p", "0", "-t", "0.3")
+        with connect(port) as s:
+            s.sendall(b"half of it")
+            p.wait_err(r"nothing received for 0\.3 s \(upload truncated: 10 bytes\)\n")
+            self.assertTrue(closed_by_peer(s))
+        with connect(port) as s:   # it serves on
+            s.sendall(b"+ next")
+        p.wait_out(16)
+        p.p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(), 0, p.err)
+        self.assertEqual(bytes(p.out), b"half of it+ next")
+
+    def test_once_reset_exits_1(self):
+        path = self.path("out")
+        p, port = self.server("recv", "-b", "127.0.0.1", "-p", "0", "-o", path, "--once")
+        s = connect(port)
+        s.sendall(b"x" * 5000)
+        time.sleep(0.2)  # let it arrive before the reset (as an upload cut mid-way)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        s.close()
+        self.assertEqual(p.wait(), 1, p.err)
+        lines = p.err.decode().splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertRegex(lines[1], r"^usock: recv 127\.0\.0\.1:\d+: Connection reset by peer "
+                                   r"\(upload truncated: \d+ bytes\)$")
+
+    def test_once_idle_exits_1(self):
+        p, port = self.server("recv", "-b", "127.0.0.1", "-p", "0", "--once", "-t", "0.3")
+        with connect(port) as s:
+            s.sendall(b"abc")
+            self.assertEqual(p.wait(), 1, p.err)
+        self.assertEqual(bytes(p.out), b"abc")
+        self.assertRegex(p.err.decode(), r"nothing received for 0\.3 s "
+                                         r"\(upload truncated: 3 bytes\)\n$")
+
+    def test_once_clean_eof_exits_0(self):
+        p, port = self.server("recv", "-b", "127.0.0.1", "-p", "0", "--once", "-t", "5")
+        with connect(port) as s:
+            s.sendall(b"all of it")
+        self.assertEqual(p.wait(), 0, p.err)
+        self.assertEqual(bytes(p.out), b"all of it")
+        self.assertEqual(p.err.count(b"\n"), 1, p.err)
+
+    def uploads_in(self, d):
+        return sorted(n for n in os.listdir(d) if n.endswith(".bin"))
+
+    def test_outdir_concurrent_uploads(self):
+        d = self.path("in")
+        os.mkdir(d)
+        p, port = self.server("recv", "-b", "127.0.0.1", "-p", "0", "-O", d)
+        n = 6
+        socks = [connect(port) for _ in range(n)]
+        datas = [os.urandom(100000 + 1000 * i) for i in range(n)]
+        # Interleaved: every upload is in progress at once.
+        for part in range(4):
+            for s, data in zip(socks, datas):
+                q = len(data) // 4
+                s.sendall(data[part * q:(part + 1) * q if part < 3 else None])
+        by_port = {}
+        for s, data in zip(socks, datas):
+            by_port[s.getsockname()[1]] = data
+            s.close()
+        deadline = time.monotonic() + TIMEOUT
+        while len(self.uploads_in(d)) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        names = self.uploads_in(d)
+        self.assertEqual(len(names), n, names)
+        numbers = set()
+        for name in names:
+            m = re.fullmatch(r"upload-(\d+)-127\.0\.0\.1_(\d+)\.bin", name)
+            self.assertIsNotNone(m, name)
+            numbers.add(int(m.group(1)))
+            with open(os.path.join(d, name), "rb") as f:
+                self.assertEqual(sha(f.read()), sha(by_port.pop(int(m.group(2)))), name)
+        self.assertEqual(numbers, set(range(1, n + 1)))
+        self.assertEqual(by_port, {})
+        p.p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(), 0, p.err)
+        self.assertEqual(bytes(p.out), b"")
+
+    def test_outdir_silent_client_blocks_nobody(self):
+        d = self.path("in")
+        os.mkdir(d)
+        p, port = self.server("recv", "-b", "127.0.0.1", "-p", "0", "-O", d, "-t", "30")
+        silent = connect(port)
+        self.addCleanup(silent.close)
+        with connect(port) as s:
+            s.sendall(b"while the other waits")
+        deadline = time.monotonic() + TIMEOUT
+        while not self.uploads_in(d) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (name,) = self.uploads_in(d)
+        with open(os.path.join(d, name), "rb") as f:
+            self.assertEqual(f.read(), b"while the other waits")
+        # The silent one is still in progress: its file has the .part name.
+        self.assertEqual(len([n for n in os.listdir(d) if n.endswith(".bin.part")]), 1)
+
+    def test_outdir_never_overwrites(self):
+        d = self.path("in")
+        os.mkdir(d)
+        p, port = self.server("recv", "-b", "127.0.0.1", "-p", "0", "-O", d, "--once")
+        with connect(port) as s:
+            s.sendall(b"new")
+            me = s.getsockname()[1]
+            with open(os.path.join(d, "upload-1-127.0.0.1_%d.bin" % me), "wb") as f:
+                f.write(b"old")
+        self.assertEqual(p.wait(), 0, p.err)
+        with open(os.path.join(d, "upload-1-127.0.0.1_%d.bin" % me), "rb") as f:
+            self.assertEqual(f.read(), b"old")
+        with open(os.path.join(d, "upload-2-127.0.0.1_%d.bin" % me), "rb") as f:
+            self.assertEqual(f.read(), b"new")
+        self.assertEqual(len(os.listdir(d)), 2)
+
+    def test_outdir_once_reset_keeps_part(self):
+        d = self.path("in")
+        os.mkdir(d)
+        p, port = self.server("recv", "-b", "127.0.0.1", "-p", "0", "-O", d, "--once")
+        s = connect(port)
+        s.sendall(b"y" * 1000)
+        time.sleep(0.2)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        s.close()
+        self.assertEqual(p.wait(), 1, p.err)
+        self.assertEqual(self.uploads_in(d), [])
+        parts = os.listdir(d)
+        self.assertEqual(len(parts), 1, parts)
+        self.assertTrue(parts[0].endswith(".bin.part"))
+        self.assertIn(b"Connection reset by peer (upload truncated: ", p.err)
+
+    def test_usage_errors(self):
+        self.assert_usage_error("recv", "-p", "0", "-o", self.path("f"), "-O", self.tmp.name)
+        for t in ("0", "-1", "abc"):
+            self.assert_usage_error("recv", "-p", "0", "-t", t)
 
 
 # --------------------------------------------------------------------------- echo
@@ -644,29 +767,241 @@ class TestEcho(CliTest):
             self.assert_usage_error("echo", "-b", addr, "-p", "0")
 
 
+MODES = ["sequential", "threading", "forking", "pool"]
+
+
+def concurrent_exchanges(open_sock, n, size=20000, upper=False):
+    """n clients at once, each sending its own data and reading the echo to
+    EOF; returns {i: True} for each whose echo was exact (upper-cased with
+    upper)."""
+    results = {}
+
+    def client(i):
+        data = (b"client %03d|" % i) + os.urandom(size + 997 * i)
+        with open_sock() as s:
+            results[i] = exchange(s, data) == (data.upper() if upper else data)
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    return results
+
+
+def unix_stream(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.connect("\0" + path[1:] if path.startswith("@") else path)
+    return s
+
+
+class TestEchoModes(CliTest):
+    def mode_server(self, mode, *args):
+        extra = ["--workers", "4"] if mode == "pool" else []
+        return self.server("echo", "-b", "127.0.0.1", "-p", "0", "--mode", mode, *extra, *args)
+
+    def test_tcp_concurrent_clients(self):
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                p, port = self.mode_server(mode)
+                self.assertEqual(concurrent_exchanges(lambda: connect(port), 8),
+                                 {i: True for i in range(8)})
+
+    def test_upper(self):
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                p, port = self.mode_server(mode, "--upper")
+                data = b"Hello, World! abc\xe9xyz \x00{|}`az AZ\n" * 1000
+                with connect(port) as s:
+                    self.assertEqual(exchange(s, data), data.upper())
+
+    def test_udp(self):
+        grams = [b"one", b"Two two", b"", os.urandom(60000)]
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                p, port = self.mode_server(mode, "--udp")
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.settimeout(TIMEOUT)
+                    replies = []
+                    for d in grams:
+                        s.sendto(d, ("127.0.0.1", port))
+                        replies.append(s.recv(65536))
+                self.assertEqual(replies, grams)
+
+    def test_udp_upper(self):
+        p, port = self.mode_server("threading", "--udp", "--upper")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(TIMEOUT)
+            s.sendto(b"MiXeD 123 \xff", ("127.0.0.1", port))
+            self.assertEqual(s.recv(100), b"MIXED 123 \xff")
+
+    def test_sigterm_closes_clients(self):
+        # Sequential serves one at a time: one client; the others, several.
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                p, port = self.mode_server(mode)
+                clients = [connect(port) for _ in range(1 if mode == "sequential" else 3)]
+                try:
+                    for i, s in enumerate(clients):
+                        s.sendall(b"hi %d" % i)
+                        self.assertEqual(s.recv(100), b"hi %d" % i)
+                    p.p.send_signal(signal.SIGTERM)
+                    self.assertEqual(p.wait(), 0, p.err)
+                    for s in clients:
+                        self.assertTrue(closed_by_peer(s))
+                finally:
+                    for s in clients:
+                        s.close()
+
+    def test_sigint_idle(self):
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                p, port = self.mode_server(mode)
+                p.p.send_signal(signal.SIGINT)
+                self.assertEqual(p.wait(), 0, p.err)
+                self.assertEqual(p.err.count(b"\n"), 1, p.err)
+
+    def test_pool_workers_serve_at_once(self):
+        # Three workers: three clients are served at the same time (each
+        # gets its echo while all three stay connected); a fourth waits.
+        p, port = self.server("echo", "-b", "127.0.0.1", "-p", "0", "--mode", "pool",
+                              "--workers", "3")
+        clients = [connect(port) for _ in range(3)]
+        try:
+            for i, s in enumerate(clients):
+                s.sendall(b"w%d" % i)
+                self.assertEqual(s.recv(100), b"w%d" % i)
+            with connect(port) as fourth:
+                fourth.sendall(b"later")
+                fourth.settimeout(0.3)
+                with self.assertRaises(socket.timeout):
+                    fourth.recv(100)
+                clients[0].close()    # a worker is free: the fourth is served
+                fourth.settimeout(TIMEOUT)
+                self.assertEqual(fourth.recv(100), b"later")
+        finally:
+            for s in clients:
+                s.close()
+
+    def test_address_in_use(self):
+        with socket.socket() as ls:
+            ls.bind(("127.0.0.1", 0))
+            ls.listen()
+            port = ls.getsockname()[1]
+            self.assert_net_error(["echo", "-b", "127.0.0.1", "-p", str(port),
+                                   "--mode", "threading"],
+                                  "usock: bind 127.0.0.1:%d: Address already in use" % port)
+
+    def test_usage_errors(self):
+        for mode in ("", "Poll", "fork", "threads", "pool2"):
+            self.assert_usage_error("echo", "-p", "0", "--mode", mode)
+        for workers in ("0", "-1", "abc", "1.5", "", "100000", " 2"):
+            self.assert_usage_error("echo", "-p", "0", "--mode", "pool", "--workers", workers)
+        self.assert_usage_error("echo", "-p", "0", "--workers", "2")            # not pool
+        self.assert_usage_error("echo", "-p", "0", "--mode", "threading", "--workers", "2")
+        self.assert_usage_error("echo", "-p", "0", "--mode")
+        self.assert_usage_error("recv", "-p", "0", "--mode", "pool")
+
+
+class TestUnix(CliTest):
+    def sock_path(self, name="s"):
+        return self.path(name)
+
+    def test_echo_stream_every_mode(self):
+        for mode in ["poll"] + MODES:
+            with self.subTest(mode=mode):
+                path = self.sock_path("echo-" + mode)
+                extra = ["--workers", "4"] if mode == "pool" else []
+                p = self.unix_server("echo", "--unix", path, "--mode", mode, "--upper", *extra)
+                self.assertEqual(concurrent_exchanges(lambda: unix_stream(path), 5, 5000, True),
+                                 {i: True for i in range(5)})
+                with unix_stream(path) as s:
+                    self.assertEqual(exchange(s, b"unix hello"), b"UNIX HELLO")
+                p.p.send_signal(signal.SIGTERM)
+                self.assertEqual(p.wait(), 0, p.err)
+                self.assertFalse(os.path.exists(path))  # removed at exit
+
+    def test_echo_datagram_every_mode(self):
+        for mode in ["poll"] + MODES:
+            with self.subTest(mode=mode):
+                path = self.sock_path("dg-" + mode)
+                p = self.unix_server("echo", "--unix", path, "--udp", "--mode", mode)
+                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as c:
+                    c.settimeout(TIMEOUT)
+                    c.bind(self.sock_path("client-" + mode))  # a named sender gets replies
+                    for d in (b"gram", b"", os.urandom(30000)):
+                        c.sendto(d, path)
+                        self.assertEqual(c.recv(65536), d)
+                p.p.send_signal(signal.SIGTERM)
+                self.assertEqual(p.wait(), 0, p.err)
+
+    def test_echo_abstract(self):
+        name = "@usock-test-%d-%d" % (os.getpid(), time.monotonic_ns())
+        p = self.unix_server("echo", "--unix", name)
+        with unix_stream(name) as s:
+            self.assertEqual(exchange(s, b"abstract"), b"abstract")
+
+    def test_echo_path_in_use(self):
+        path = self.sock_path()
+        with socket.socket(socket.AF_UNIX) as ls:
+            ls.bind(path)
+            ls.listen()
+            self.assert_net_error(["echo", "--unix", path],
+                                  "usock: bind %s: Address already in use" % path)
+            self.assert_net_error(["echo", "--unix", path, "--mode", "threading"],
+                                  "usock: bind %s: Address already in use" % path)
+        self.assertTrue(os.path.exists(path))  # someone else's: left alone
+
+    def test_connect_to_python_server(self):
+        path = self.sock_path()
+        got = queue.Queue()
+        with socket.socket(socket.AF_UNIX) as ls:
+            ls.settimeout(TIMEOUT)
+            ls.bind(path)
+            ls.listen()
+            p = self.start("connect", "--unix", path, stdin=subprocess.PIPE)
+            conn, _ = ls.accept()
+            with conn:
+                conn.settimeout(TIMEOUT)
+                conn.sendall(b"from python\n")
+                p.p.stdin.write(b"from usock")
+                p.p.stdin.close()
+                got.put(recv_all(conn))
+        self.assertEqual(p.wait(), 0, p.err)
+        self.assertEqual(bytes(p.out), b"from python\n")
+        self.assertEqual(got.get(timeout=TIMEOUT), b"from usock")
+
+    def test_connect_to_usock_echo(self):
+        path = self.sock_path()
+        self.unix_server("echo", "--unix", path, "--mode", "threading")
+        data = os.urandom(2 * 1000 * 1000)
+        rc, out, err = run("connect", "--unix", path, input=data)
+        self.assertEqual((rc, err), (0, b""))
+        self.assertEqual(sha(out), sha(data))
+
+    def test_connect_missing_path(self):
+        path = self.sock_path("none")
+        self.assert_net_error(["connect", "--unix", path],
+                              "usock: connect %s: No such file or directory" % path)
+
+    def test_usage_errors(self):
+        self.assert_usage_error("connect", "--unix", self.sock_path(), "127.0.0.1", "80")
+        self.assert_usage_error("connect", "--unix")
+        self.assert_usage_error("connect", "--unix", "")
+        self.assert_usage_error("echo", "--unix", self.sock_path(), "-p", "0")
+        self.assert_usage_error("echo", "--unix", self.sock_path(), "-b", "127.0.0.1")
+
+
 # --------------------------------------------------------------------------- udp
 
 class TestUdp(CliTest):
-    def upper_server(self):
-        """The seed's UDP server: replies with the datagram upper-cased."""
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self):
-                data, sock = self.request
-                sock.sendto(data.upper(), self.client_address)
-        srv = socketserver.UDPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        return srv.server_address[1]
-
     def test_reply_printed_exactly(self):
-        port = self.upper_server()
+        port = udp_upper_server(self)
         rc, out, err = run("udp", "127.0.0.1", str(port), "hello udp")
         self.assertEqual((rc, out, err), (0, b"HELLO UDP", b""))
 
     def test_timeout_option(self):
-        port = self.upper_server()
+        port = udp_upper_server(self)
         rc, out, err = run("udp", "127.0.0.1", str(port), "x y z", "-t", "10")
         self.assertEqual((rc, out, err), (0, b"X Y Z", b""))
 
@@ -685,7 +1020,7 @@ class TestUdp(CliTest):
             self.assertEqual(silent.recv(100), b"anyone?")
 
     def test_closed_port_times_out(self):
-        port = free_port(socket.SOCK_DGRAM)
+        port = free_port(kind=socket.SOCK_DGRAM)
         self.assert_net_error(["udp", "127.0.0.1", str(port), "m", "-t", "0.2"],
                               "usock: udp 127.0.0.1:%d: Connection timed out" % port)
 
@@ -729,6 +1064,8 @@ class TestUsage(CliTest):
         self.assert_usage_error("echo", "-p", "0", "-x")
         self.assert_usage_error("resolve", "localhost", "--once")
         self.assert_usage_error("recv", "-p", "0", "--upper")
+        self.assert_usage_error("send", "127.0.0.1", "80", "f", "--unix", "/x")
+        self.assert_usage_error("udp", "127.0.0.1", "80", "m", "--mode", "pool")
 
     def test_unknown_command(self):
         self.assert_usage_error("frobnicate")

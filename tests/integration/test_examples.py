@@ -11,14 +11,18 @@ in time; every process started is killed by its PID in cleanup.
 import hashlib
 import http.server
 import os
-import queue
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers import Peer, Process, have_ipv6, recv_all, recv_until  # noqa: E402
+from peers import free_port as closed_port  # noqa: E402
 
 BIN_DIR = os.path.join(os.environ.get("USOCK_BIN_DIR", "build"), "examples")
 TIMEOUT = 20  # seconds, for any one program run, peer or wait
@@ -34,16 +38,6 @@ PINS_HTML = """<!DOCTYPE html>
 """
 PINS_HEADER = b"HTTP/1.0 200 OK\r\nContent-type: text/html\r\n\r\n"
 
-
-def have_ipv6():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 HAVE_IPV6 = have_ipv6()
 
 
@@ -57,41 +51,11 @@ def run(name, *args, timeout=TIMEOUT):
                           timeout=timeout)
 
 
-def family_of(host):
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
 def format_addr(addr):
     """usock_addr_format's text for a Python address tuple."""
     if len(addr) == 4:
         return "[%s]:%d" % addr[:2]
     return "%s:%d" % addr
-
-
-def closed_port(host="127.0.0.1"):
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket(family_of(host)) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def recv_all(conn):
-    chunks = []
-    while True:
-        data = conn.recv(65536)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-
-
-def recv_until(conn, marker):
-    data = b""
-    while marker not in data:
-        more = conn.recv(4096)
-        if not more:
-            break
-        data += more
-    return data
 
 
 def pins_page():
@@ -105,57 +69,6 @@ def pins_page():
             value = 0
         rows.append("<tr><td>Pin(%d)</td><td>%d</td></tr>" % (pin, value))
     return (PINS_HTML % "\n".join(rows)).encode()
-
-
-class Peer:
-    """A Python TCP or UDP server on loopback. For TCP, handler(conn) runs for
-    each of count connections; for UDP, handler(sock) runs once. What the
-    handlers return is in .results; an exception in one is raised by join()."""
-
-    def __init__(self, test, handler, host="127.0.0.1", count=1, udp=False):
-        fam = family_of(host)
-        if udp:
-            self.sock = socket.socket(fam, socket.SOCK_DGRAM)
-            self.sock.bind((host, 0))
-        else:
-            self.sock = socket.create_server((host, 0), family=fam)
-        self.sock.settimeout(TIMEOUT)
-        self.port = self.sock.getsockname()[1]
-        self.results = []
-        self.errors = []
-        self.thread = threading.Thread(target=self._run, args=(handler, count, udp),
-                                       daemon=True)
-        self.thread.start()
-        test.addCleanup(self.close)
-
-    def _run(self, handler, count, udp):
-        try:
-            if udp:
-                self.results.append(handler(self.sock))
-                return
-            for _ in range(count):
-                conn, _ = self.sock.accept()
-                with conn:
-                    conn.settimeout(TIMEOUT)
-                    self.results.append(handler(conn))
-        except Exception as e:  # reported by join()
-            self.errors.append(e)
-
-    def join(self):
-        self.thread.join(TIMEOUT)
-        if self.thread.is_alive():
-            raise AssertionError("peer did not finish")
-        if self.errors:
-            raise self.errors[0]
-        return self.results
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept
-        except OSError:
-            pass
-        self.sock.close()
-        self.thread.join(5)
 
 
 class HttpServer:
@@ -182,65 +95,41 @@ class HttpServer:
         self.thread.join(5)
 
 
-class Server:
+class Server(Process):
     """One of the C servers, running until it exits or the test ends. Its
-    first line ("listening on ADDR") gives .port."""
+    first line on stdout ("listening on ADDR") gives .address and .port."""
 
     def __init__(self, test, name, *args):
-        self.proc = subprocess.Popen([prog(name), *map(str, args)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        super().__init__([prog(name), *args], timeout=TIMEOUT)
         test.addCleanup(self.kill)
-        self.lines = queue.Queue()
-        self.err = []
-        self.out_thread = threading.Thread(target=self._read_out, daemon=True)
-        self.err_thread = threading.Thread(target=self._read_err, daemon=True)
-        self.out_thread.start()
-        self.err_thread.start()
-        first = self.readline()
-        m = re.fullmatch(r"listening on (.+):(\d+)", first or "")
+        self.address = self.listening("out")
+        m = re.fullmatch(r"(.+):(\d+)", self.address)
         if not m:
             self.kill()
-            raise AssertionError("%s did not start: %r %r" % (name, first, self.stderr()))
-        self.address = first[len("listening on "):]
+            raise AssertionError("%s did not start: %r" % (name, self.address))
         self.port = int(m.group(2))
 
-    def _read_out(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.decode("utf-8", "replace").rstrip("\n"))
-        self.lines.put(None)
-
-    def _read_err(self):
-        self.err.append(self.proc.stderr.read())
-
     def readline(self, timeout=TIMEOUT):
-        """The next stdout line, or None at its end."""
-        return self.lines.get(timeout=timeout)
+        """The next stdout line without its newline, or None at its end."""
+        line = self.line("out", timeout)
+        return None if line is None else line.rstrip("\n")
 
     def rest(self):
         """The remaining stdout lines, once the process has ended."""
-        self.out_thread.join(TIMEOUT)
         lines = []
         while True:
-            line = self.lines.get_nowait()
+            line = self.readline()
             if line is None:
                 return lines
             lines.append(line)
 
     def stderr(self):
-        self.err_thread.join(TIMEOUT)
-        return b"".join(self.err)
+        self.wait()
+        return bytes(self.err)
 
-    def wait(self, timeout=TIMEOUT):
-        return self.proc.wait(timeout)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(TIMEOUT)
-        self.out_thread.join(5)
-        self.err_thread.join(5)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+    @property
+    def proc(self):
+        return self.p
 
 
 class ExampleTest(unittest.TestCase):

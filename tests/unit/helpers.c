@@ -1,6 +1,7 @@
 /* helpers.c -- fixtures shared by the unit tests; see helpers.h. */
 #include "helpers.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -251,6 +252,152 @@ usock *connected_to(int af, int port)
     loopback(&a, af, port);
     assert_ok(usock_connect(c, &a));
     return c;
+}
+
+/* ---- fixtures of the socket tests --------------------------------------- */
+
+/* A pair whose library socket has text waiting in the kernel. */
+void pair_holding(int af, usock **s, int *peer, const char *text)
+{
+    pair_with_raw_peer(af, s, peer);
+    raw_send_str(*peer, text);
+    wait_readable(*s);
+}
+
+/* A library socket whose raw peer sent text and closed: text, then EOF. */
+usock *peer_sent_then_closed(int af, const char *text)
+{
+    usock *s;
+    int peer;
+    pair_with_raw_peer(af, &s, &peer);
+    raw_send_str(peer, text);
+    close(peer);
+    return s;
+}
+
+/* A library socket whose raw peer has reset the connection, the reset
+ * already arrived. */
+usock *reset_by_peer(int af)
+{
+    usock *s;
+    int peer;
+    pair_with_raw_peer(af, &s, &peer);
+    raw_reset(peer);
+    wait_readable(s);
+    return s;
+}
+
+/* Waits (bounded) until s is writable: a non-blocking connect ended. */
+void wait_writable(usock *s)
+{
+    struct pollfd pf = {.fd = usock_fileno(s), .events = POLLOUT};
+    assert_int_equal(poll(&pf, 1, EXPECT_MS), 1);
+}
+
+/* send, sendall and write of one byte all fail with err. */
+void expect_writes_fail(usock *s, int err)
+{
+    assert_code(usock_send(s, "x", 1), err);
+    assert_code(usock_sendall(s, "x", 1), err);
+    assert_code(usock_write(s, "x", 1), err);
+}
+
+unsigned char pattern(size_t i)
+{
+    return (unsigned char)((i * 7 + i / 251) & 0xff);
+}
+
+char *pattern_buf(size_t n)
+{
+    char *b = malloc(n);
+    assert_non_null(b);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)pattern(i);
+    return b;
+}
+
+/* See struct reader in helpers.h. */
+void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    char *buf = malloc(r->chunk);
+    int reads = 0;
+    r->in_order = 1;
+    while (buf && !atomic_load(&r->stop)) {
+        struct pollfd pf = {.fd = r->fd, .events = POLLIN};
+        if (poll(&pf, 1, 20) <= 0)
+            continue;
+        ssize_t n = recv(r->fd, buf, r->chunk, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if ((unsigned char)buf[i] != pattern(r->total + (size_t)i))
+                r->in_order = 0;
+        r->total += (size_t)n;
+        if (r->pause_ms && ++reads % r->pause_every == 0)
+            sleep_ms(r->pause_ms);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* A bound socket that does not listen answers SYN with RST; keeping it open
+ * keeps anyone else from taking the port. */
+usock *refusing(int af, usock_addr *to)
+{
+    int port;
+    usock *b = bound(af, SOCK_STREAM, &port);
+    loopback(to, af, port);
+    return b;
+}
+
+/* ---- Unix-domain paths, clocks ------------------------------------------ */
+
+void temp_dir_make(char *dir, size_t cap)
+{
+    assert_true(cap >= 64);
+    snprintf(dir, cap, "/tmp/usock-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+}
+
+void temp_dir_remove(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char p[512];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+void path_in(char *out, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+void abstract_name(char *out, size_t cap, const char *tag)
+{
+    static atomic_int counter;
+    int n = snprintf(out, cap, "@usock-test-%ld-%d-%s", (long)getpid(),
+                     atomic_fetch_add(&counter, 1), tag);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- threads, signals, the watchdog --------------------------------------- */

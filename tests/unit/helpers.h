@@ -124,6 +124,62 @@ usock *listening(int af, int *port);
 /* A library TCP socket connected (blocking) to loopback:port. */
 usock *connected_to(int af, int port);
 
+/* ---- fixtures of the socket tests (test_socket_*.c) ----------------------- */
+
+/* A timeout short enough to keep tests fast, long enough to be one. */
+#define SHORT_TIMEOUT 0.1
+
+/* A peer that never reads: small buffers on both sides fill quickly; BIG
+ * bytes never fit in them. */
+enum { SMALL_BUF = 4096, BIG = 8 << 20 };
+
+/* A pair whose library socket has text waiting in the kernel. */
+void pair_holding(int af, usock **s, int *peer, const char *text);
+/* A library socket whose raw peer sent text and closed: text, then EOF. */
+usock *peer_sent_then_closed(int af, const char *text);
+/* A library socket whose raw peer has reset the connection (SO_LINGER
+ * {1, 0} close), the reset already arrived. */
+usock *reset_by_peer(int af);
+/* Waits (bounded) until s is writable: a non-blocking connect ended. */
+void wait_writable(usock *s);
+/* send, sendall and write of one byte all fail with err. */
+void expect_writes_fail(usock *s, int err);
+/* A bound socket that does not listen answers SYN with RST; keeping it
+ * open keeps anyone else from taking the port. *to is its address. */
+usock *refusing(int af, usock_addr *to);
+
+/* n bytes of a pattern in which byte i is pattern(i) (malloc'd). */
+unsigned char pattern(size_t i);
+char *pattern_buf(size_t n);
+
+/* A thread that reads until EOF or until told to stop, checking that byte
+ * i is pattern(i); pauses now and then to force the writer into short
+ * writes. Start it with pthread_create(..., reader_main, &r). */
+struct reader {
+    int fd;
+    size_t chunk;
+    int pause_ms, pause_every;
+    atomic_int stop;
+    size_t total;
+    int in_order;
+};
+void *reader_main(void *arg);
+
+/* ---- Unix-domain paths, clocks ------------------------------------------ */
+
+/* A new private directory under /tmp (mkdtemp) into dir (cap >= 64), for
+ * socket files; temp_dir_remove unlinks what is in it and removes it. */
+void temp_dir_make(char *dir, size_t cap);
+void temp_dir_remove(const char *dir);
+/* dir + "/" + name into out, asserting it fits. */
+void path_in(char *out, size_t cap, const char *dir, const char *name);
+/* "@usock-test-<pid>-<n>-<tag>": an abstract name nobody else uses. */
+void abstract_name(char *out, size_t cap, const char *tag);
+
+/* Seconds on the monotonic clock: only for upper bounds that catch a
+ * hang, never for asserting how long something took. */
+double now_s(void);
+
 /* ---- threads used as peers, signals, the watchdog ------------------------ */
 
 void sleep_ms(int ms);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "usock.h"
 
@@ -825,13 +826,169 @@ static void test_format_errors(void **state)
     memset(buf, 'X', sizeof buf);
     assert_int_equal(usock_addr_format(&a, buf, sizeof buf), USOCK_EAFNOSUPPORT);
     assert_string_equal(buf, "");
-    a.ss.ss_family = AF_UNIX;
+    /* A family usock does not print (AF_UNIX is printed: see the Unix
+     * address tests). */
+    a.ss.ss_family = AF_APPLETALK;
     assert_int_equal(usock_addr_format(&a, buf, sizeof buf), USOCK_EAFNOSUPPORT);
+    assert_int_equal(usock_addr_port(&a), USOCK_EAFNOSUPPORT);
     assert_int_equal(usock_addr_format(NULL, buf, sizeof buf), USOCK_EINVAL);
     assert_int_equal(usock_addr_from_ip(&a, "1.2.3.4", 80), 0);
     assert_int_equal(usock_addr_format(&a, NULL, 10), USOCK_EINVAL);
     assert_int_equal(usock_addr_port(NULL), USOCK_EINVAL);
     assert_int_equal(usock_addr_family(NULL), 0);
+}
+
+/* ---- Unix-domain addresses -------------------------------------------------- */
+
+#define SUN_OFF offsetof(struct sockaddr_un, sun_path)
+#define SUN_CAP sizeof(((struct sockaddr_un *)0)->sun_path)
+
+static const struct sockaddr_un *sun_of(const usock_addr *a)
+{
+    return (const struct sockaddr_un *)&a->ss;
+}
+
+/* format gives want, and parse of want gives the same bytes back. */
+static void check_unix_round_trip(const usock_addr *a, const char *want)
+{
+    char text[USOCK_ADDRSTRLEN];
+    int n = usock_addr_format(a, text, sizeof text);
+    assert_int_equal(n, (int)strlen(want));
+    assert_string_equal(text, want);
+    if (!*want)
+        return; /* unnamed: nothing to parse */
+    usock_addr back;
+    memset(&back, 0x5a, sizeof back);
+    assert_int_equal(usock_addr_parse(&back, text), 0);
+    assert_int_equal(back.len, a->len);
+    assert_memory_equal(&back.ss, &a->ss, a->len);
+}
+
+static void test_unix_path(void **state)
+{
+    (void)state;
+    usock_addr a;
+    assert_int_equal(usock_addr_from_path(&a, "/tmp/x.sock"), 0);
+    assert_int_equal(usock_addr_family(&a), AF_UNIX);
+    assert_int_equal(a.len, SUN_OFF + strlen("/tmp/x.sock") + 1);
+    assert_string_equal(sun_of(&a)->sun_path, "/tmp/x.sock");
+    assert_int_equal(usock_addr_port(&a), USOCK_EAFNOSUPPORT);
+    check_unix_round_trip(&a, "/tmp/x.sock");
+    /* Relative paths: any text with a '/'. */
+    const char *paths[] = {"./x", "dir/x.sock", "a/", "../../s"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        assert_int_equal(usock_addr_parse(&a, paths[i]), 0);
+        assert_int_equal(usock_addr_family(&a), AF_UNIX);
+        check_unix_round_trip(&a, paths[i]);
+    }
+    /* The kernel may count the NUL or not: both print the same. */
+    assert_int_equal(usock_addr_from_path(&a, "/run/s"), 0);
+    a.len--;
+    char text[USOCK_ADDRSTRLEN];
+    assert_int_equal(usock_addr_format(&a, text, sizeof text), 6);
+    assert_string_equal(text, "/run/s");
+}
+
+/* "@name": Linux's abstract namespace, sun_path[0] NUL, len without a NUL
+ * at the end. */
+static void test_unix_abstract(void **state)
+{
+    (void)state;
+    usock_addr a;
+    assert_int_equal(usock_addr_from_path(&a, "@usock-test"), 0);
+    assert_int_equal(usock_addr_family(&a), AF_UNIX);
+    assert_int_equal(a.len, SUN_OFF + 1 + strlen("usock-test"));
+    assert_int_equal(sun_of(&a)->sun_path[0], '\0');
+    assert_memory_equal(sun_of(&a)->sun_path + 1, "usock-test", strlen("usock-test"));
+    check_unix_round_trip(&a, "@usock-test");
+    assert_int_equal(usock_addr_parse(&a, "@x"), 0);
+    check_unix_round_trip(&a, "@x");
+    /* "@" alone: the empty abstract name. */
+    assert_int_equal(usock_addr_from_path(&a, "@"), 0);
+    assert_int_equal(a.len, SUN_OFF + 1);
+    check_unix_round_trip(&a, "@");
+}
+
+/* An unnamed socket (a socketpair end, an unbound client) has only the
+ * family: it prints as "". */
+static void test_unix_unnamed(void **state)
+{
+    (void)state;
+    usock_addr a;
+    char text[8];
+    memset(&a, 0, sizeof a);
+    a.ss.ss_family = AF_UNIX;
+    a.len = sizeof(sa_family_t);
+    memset(text, 'X', sizeof text);
+    assert_int_equal(usock_addr_format(&a, text, sizeof text), 0);
+    assert_string_equal(text, "");
+    assert_int_equal(usock_addr_family(&a), AF_UNIX);
+    assert_int_equal(usock_addr_port(&a), USOCK_EAFNOSUPPORT);
+    /* Formatting needs room for the NUL only. */
+    assert_int_equal(usock_addr_format(&a, text, 1), 0);
+    assert_int_equal(usock_addr_format(&a, NULL, 0), USOCK_ENOSPC);
+}
+
+static void test_unix_limits_and_errors(void **state)
+{
+    (void)state;
+    char path[SUN_CAP + 2];
+    usock_addr a, before;
+    /* The longest path keeps room for its NUL; the longest abstract name
+     * fills sun_path after its NUL byte. */
+    memset(path, 'p', sizeof path);
+    path[0] = '/';
+    path[SUN_CAP - 1] = '\0';
+    assert_int_equal(usock_addr_from_path(&a, path), 0);
+    assert_int_equal(a.len, SUN_OFF + SUN_CAP);
+    check_unix_round_trip(&a, path);
+    path[0] = '@';
+    path[SUN_CAP - 1] = 'p';
+    path[SUN_CAP] = '\0';
+    assert_int_equal(usock_addr_from_path(&a, path), 0);
+    assert_int_equal(a.len, SUN_OFF + SUN_CAP);
+    check_unix_round_trip(&a, path);
+    char text[USOCK_ADDRSTRLEN];
+    for (size_t cap = 0; cap <= SUN_CAP; cap++)
+        assert_int_equal(usock_addr_format(&a, text, cap), USOCK_ENOSPC);
+    /* One byte more: too long, and *a untouched. */
+    memset(&before, 0x5a, sizeof before);
+    a = before;
+    path[SUN_CAP] = 'p';
+    path[SUN_CAP + 1] = '\0';
+    assert_int_equal(usock_addr_from_path(&a, path), USOCK_ENAMETOOLONG);
+    assert_int_equal(usock_addr_parse(&a, path), USOCK_ENAMETOOLONG);
+    path[0] = '/';
+    path[SUN_CAP] = '\0';
+    assert_int_equal(usock_addr_from_path(&a, path), USOCK_ENAMETOOLONG);
+    assert_memory_equal(&a, &before, sizeof a);
+    assert_int_equal(usock_addr_from_path(&a, ""), USOCK_EINVAL);
+    assert_int_equal(usock_addr_from_path(&a, NULL), USOCK_EINVAL);
+    assert_int_equal(usock_addr_from_path(NULL, "/x"), USOCK_EINVAL);
+    assert_memory_equal(&a, &before, sizeof a);
+    /* Text without '/' or a leading '@' is never a path. */
+    assert_int_equal(usock_addr_parse(&a, "x.sock"), USOCK_EINVAL);
+    assert_int_equal(usock_addr_parse(&a, "[::1%a/b]:80"), USOCK_EINVAL);
+}
+
+/* ---- usock_parse_port ---------------------------------------------------- */
+
+static void test_parse_port(void **state)
+{
+    (void)state;
+    assert_int_equal(usock_parse_port("0"), 0);
+    assert_int_equal(usock_parse_port("80"), 80);
+    assert_int_equal(usock_parse_port("65535"), 65535);
+    assert_int_equal(usock_parse_port("080"), 80); /* decimal, never octal */
+    assert_int_equal(usock_parse_port("00080"), 80);
+    assert_int_equal(usock_parse_port("00000"), 0);
+    const char *bad[] = {"",    "65536", "99999", "000080", "123456", "-1",  "+1",
+                         " 1",  "1 ",    "1\n",   "0x10",   "1e3",    "8 0", "80a",
+                         "a80", ":80",   "٣"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (usock_parse_port(bad[i]) != USOCK_EINVAL)
+            fail_msg("usock_parse_port(\"%s\") = %d", bad[i], usock_parse_port(bad[i]));
+    assert_int_equal(usock_parse_port(NULL), USOCK_EINVAL);
 }
 
 int main(void)
@@ -843,6 +1000,9 @@ int main(void)
         cmocka_unit_test(test_scope),            cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_parse_malformed),  cmocka_unit_test(test_format_caps),
         cmocka_unit_test(test_format_errors),
+        cmocka_unit_test(test_unix_path),        cmocka_unit_test(test_unix_abstract),
+        cmocka_unit_test(test_unix_unnamed),     cmocka_unit_test(test_unix_limits_and_errors),
+        cmocka_unit_test(test_parse_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  * Peers are raw POSIX sockets on loopback. Waits that expect an event use a
  * generous bound (they return as soon as the event is there); waits that
  * expect nothing use a short one. Only results are asserted. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,18 @@ static const usock_event *event_of(const usock_event *ev, int n, const usock *s)
             found = &ev[i];
         }
     return found;
+}
+
+/* Asserts that the wait gives exactly one event: s closed while
+ * registered, reported as CPython reports a closed descriptor. */
+#define expect_nval(p, timeout_ms, udata) expect_nval_at((p), (timeout_ms), (udata), __LINE__)
+static void expect_nval_at(usock_poll *p, int timeout_ms, const void *udata, int line)
+{
+    usock_event ev[4];
+    int n = usock_poll_wait(p, timeout_ms, ev, 4);
+    if (n != 1 || ev[0].sock != NULL || ev[0].revents != USOCK_POLLNVAL || ev[0].udata != udata)
+        fail_msg("line %d: want one POLLNVAL event, got %d (first: sock %p revents %#x)", line, n,
+                 n > 0 ? (void *)ev[0].sock : NULL, n > 0 ? (unsigned)ev[0].revents : 0u);
 }
 
 /* ======================================================================== */
@@ -508,6 +521,8 @@ static void closing_a_registered_socket_unregisters_it(int af)
     raw_send_str(pa, "for a");
     wait_readable(a);
     usock_close(a);
+    /* Reported once, with its udata, then forgotten. */
+    expect_nval(p, QUIET_MS, &tag_a);
     usock_event ev[4];
     assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
 
@@ -564,6 +579,7 @@ static void poll_freed_before_its_sockets(void **state)
     assert_ok(usock_poll_new(&p));
     assert_ok(usock_poll_register(p, t, USOCK_POLLIN, NULL));
     assert_ok(usock_close(t));
+    expect_nval(p, 0, NULL);
     usock_event ev[2];
     assert_ok(usock_poll_wait(p, 0, ev, 2));
     usock_poll_free(p);
@@ -715,11 +731,29 @@ static void two_hundred_sockets(void **state)
         assert_false(seen[i]);
         seen[i] = 1;
     }
-    /* Close half of them while registered, then the rest unregister. */
+    /* Close half of them while registered: each is reported once with
+     * POLLNVAL, and the odd ones still ready come with them. Then the
+     * rest unregister. */
     for (int i = 0; i < N; i += 2)
         usock_close(u[i]);
     int n2 = usock_poll_wait(p, 0, ev, N + 8);
-    for (int k = 0; k < n2; k++)
+    int nval = 0;
+    memset(seen, 0, N);
+    for (int k = 0; k < n2; k++) {
+        int i = *(int *)ev[k].udata;
+        assert_false(seen[i]);
+        seen[i] = 1;
+        if (i % 2 == 0) {
+            assert_null(ev[k].sock);
+            assert_int_equal(ev[k].revents, USOCK_POLLNVAL);
+            nval++;
+        } else {
+            assert_ptr_equal(ev[k].sock, u[i]);
+        }
+    }
+    assert_int_equal(nval, (N + 1) / 2);
+    int n3 = usock_poll_wait(p, 0, ev, N + 8);
+    for (int k = 0; k < n3; k++)
         assert_int_equal(*(int *)ev[k].udata % 2, 1);
     for (int i = 1; i < N; i += 2) {
         assert_ok(usock_poll_unregister(p, u[i]));
@@ -825,6 +859,9 @@ static void closing_a_socket_unregisters_it_from_every_poll(int af)
     assert_ptr_equal(ev[0].udata, &tag_aq);
 
     assert_ok(usock_close(a));
+    /* Each poll reports the close once, with its own udata. */
+    expect_nval(p, 0, &tag_ap);
+    expect_nval(q, QUIET_MS, &tag_aq);
     assert_ok(usock_poll_wait(p, 0, ev, 4));
     assert_ok(usock_poll_wait(q, QUIET_MS, ev, 4));
     /* Gone from both: nothing to modify or unregister. b still works. */
@@ -886,8 +923,10 @@ static void closing_a_socket_in_three_polls(void **state)
         assert_true(ev[0].revents & USOCK_POLLOUT);
     }
     assert_ok(usock_close(s));
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
+        expect_nval(p[i], 0, &p[i]);
         assert_ok(usock_poll_wait(p[i], 0, ev, 4));
+    }
     raw_send_str(pt, "t");
     wait_readable(t);
     assert_int_equal(usock_poll_wait(p[1], EXPECT_MS, ev, 4), 1);
@@ -931,11 +970,19 @@ static void poll_freed_while_its_sockets_are_in_another(int af)
     assert_code(usock_poll_register(q, a, USOCK_POLLIN, NULL), USOCK_EEXIST);
     assert_ok(usock_close(a));
     usock_event ev[4];
+    expect_nval(r, 0, NULL);
     assert_ok(usock_poll_wait(r, 0, ev, 4));
+    /* q: a's close first (it needs no waiting), then b, still readable. */
     int n = usock_poll_wait(q, EXPECT_MS, ev, 4);
+    assert_int_equal(n, 2);
+    assert_null(ev[0].sock);
+    assert_int_equal(ev[0].revents, USOCK_POLLNVAL);
+    assert_ptr_equal(ev[0].udata, &tag_a);
+    assert_ptr_equal(ev[1].sock, b);
+    assert_ptr_equal(ev[1].udata, &tag_b);
+    n = usock_poll_wait(q, EXPECT_MS, ev, 4);
     assert_int_equal(n, 1);
     assert_ptr_equal(ev[0].sock, b);
-    assert_ptr_equal(ev[0].udata, &tag_b);
     /* Both remaining polls freed before the last socket is closed. */
     usock_poll_free(q);
     usock_poll_free(r);
@@ -995,10 +1042,12 @@ static void unregister_from_one_poll_leaves_the_other(int af)
     assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 4), 1);
     assert_int_equal(ev[0].revents & (USOCK_POLLIN | USOCK_POLLOUT), USOCK_POLLIN);
     assert_ptr_equal(ev[0].udata, &tag_p);
-    /* Unregistered from q now, then closed: p forgets it too. */
+    /* Unregistered from q now, then closed: q says nothing, p reports the
+     * close once and forgets it too. */
     assert_ok(usock_poll_unregister(q, s));
     assert_ok(usock_poll_wait(q, 0, ev, 4));
     assert_ok(usock_close(s));
+    expect_nval(p, 0, &tag_p);
     assert_ok(usock_poll_wait(p, 0, ev, 4));
     assert_ok(usock_poll_wait(q, 0, ev, 4));
     close(peer);
@@ -1141,6 +1190,289 @@ static void max_one_starves_neither_buffered_nor_kernel_ready_sockets(void **sta
     check_fairness(0x55, maxes, 2, 2);
 }
 
+/* ---- sockets closed while registered: one USOCK_POLLNVAL each ----------- */
+
+/* The close is reported at once, even by a wait without a bound, with the
+ * socket's udata and no socket; then the poll has forgotten it. */
+static void closed_socket_is_reported_once_with_pollnval(int af)
+{
+    usock *s;
+    int peer, tag;
+    usock_poll *p = watch_pair(af, &s, &peer, USOCK_POLLIN, &tag);
+    usock_event ev[4];
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    assert_ok(usock_close(s));
+    expect_nval(p, -1, &tag);
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
+    close(peer);
+    usock_poll_free(p);
+}
+BOTH_FAMILIES(closed_socket_is_reported_once_with_pollnval)
+
+/* The user unregistered it first: the close is none of the poll's business. */
+static void unregister_before_close_reports_nothing(void **state)
+{
+    (void)state;
+    usock *s;
+    int peer;
+    usock_poll *p = watch_pair(AF_INET, &s, &peer, USOCK_POLLIN, NULL);
+    assert_ok(usock_poll_unregister(p, s));
+    assert_ok(usock_close(s));
+    usock_event ev[4];
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
+    close(peer);
+    usock_poll_free(p);
+}
+
+/* A poll freed with closes it never reported frees them too (ASan and
+ * valgrind see a leak here otherwise). */
+static void poll_freed_with_pending_pollnval(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    assert_ok(usock_poll_new(&p));
+    for (int i = 0; i < 3; i++) {
+        usock *s;
+        assert_ok(usock_socket(&s, 0, 0, 0));
+        assert_ok(usock_poll_register(p, s, USOCK_POLLIN, NULL));
+        assert_ok(usock_close(s));
+    }
+    usock_poll_free(p);
+}
+
+/* More closes than max: each wait gives what fits, none twice, none lost. */
+static void pollnval_with_a_small_max(void **state)
+{
+    (void)state;
+    enum { N = 3 };
+    usock_poll *p;
+    int tag[N], seen[N] = {0};
+    assert_ok(usock_poll_new(&p));
+    for (int i = 0; i < N; i++) {
+        usock *s;
+        assert_ok(usock_socket(&s, 0, 0, 0));
+        assert_ok(usock_poll_register(p, s, USOCK_POLLIN, &tag[i]));
+        assert_ok(usock_close(s));
+    }
+    usock_event ev[2];
+    for (int w = 0; w < N; w++) {
+        assert_int_equal(usock_poll_wait(p, 0, ev, 1), 1);
+        assert_null(ev[0].sock);
+        assert_int_equal(ev[0].revents, USOCK_POLLNVAL);
+        int i = (int)((int *)ev[0].udata - tag);
+        assert_true(i >= 0 && i < N);
+        assert_false(seen[i]);
+        seen[i] = 1;
+    }
+    assert_ok(usock_poll_wait(p, 0, ev, 2));
+    usock_poll_free(p);
+}
+
+/* A socket registered after the close, most likely on the same descriptor
+ * number, while the close is not yet reported: both come, each with its
+ * own udata, in one wait. */
+static void pollnval_and_a_new_socket_on_the_old_descriptor(int af)
+{
+    usock *a, *c;
+    int pa, pc, tag_a, tag_c;
+    usock_poll *p = watch_pair(af, &a, &pa, USOCK_POLLIN, &tag_a);
+    assert_ok(usock_close(a));
+    pair_with_raw_peer(af, &c, &pc);
+    assert_ok(usock_poll_register(p, c, USOCK_POLLIN, &tag_c));
+    raw_send_str(pc, "c");
+    wait_readable(c);
+    usock_event ev[4];
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 4), 2);
+    assert_null(ev[0].sock);
+    assert_int_equal(ev[0].revents, USOCK_POLLNVAL);
+    assert_ptr_equal(ev[0].udata, &tag_a);
+    assert_ptr_equal(ev[1].sock, c);
+    assert_ptr_equal(ev[1].udata, &tag_c);
+    assert_true(ev[1].revents & USOCK_POLLIN);
+    /* The reported slot is free again: a third socket can take it. */
+    usock *d;
+    assert_ok(usock_socket(&d, af, SOCK_DGRAM, 0)); /* quiet: no HUP as an idle TCP one */
+    assert_ok(usock_poll_register(p, d, USOCK_POLLIN, NULL));
+    assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 4), 1);
+    assert_ptr_equal(ev[0].sock, c);
+    expect_recv(c, 4, "c");
+    assert_ok(usock_close(d));
+    expect_nval(p, 0, NULL);
+    unwatch_pair(p, c, pc);
+    close(pa);
+}
+BOTH_FAMILIES(pollnval_and_a_new_socket_on_the_old_descriptor)
+
+/* ---- the waker ------------------------------------------------------------ */
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Readable after a wake, level-triggered until cleared; many wakes need
+ * one clear. */
+static void waker_wakes_a_wait_until_cleared(void **state)
+{
+    (void)state;
+    usock *w;
+    usock_poll *p;
+    int tag;
+    assert_ok(usock_waker(&w));
+    assert_true(usock_fileno(w) >= 0);
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, w, USOCK_POLLIN, &tag));
+    usock_event ev[4];
+    assert_ok(usock_poll_wait(p, QUIET_MS, ev, 4));
+    usock_wake(w);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(usock_poll_wait(p, EXPECT_MS, ev, 4), 1);
+        assert_ptr_equal(ev[0].sock, w);
+        assert_ptr_equal(ev[0].udata, &tag);
+        assert_int_equal(ev[0].revents, USOCK_POLLIN);
+    }
+    assert_ok(usock_wake_clear(w));
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    for (int i = 0; i < 1000; i++)
+        usock_wake(w);
+    assert_int_equal(usock_poll_wait(p, 0, ev, 4), 1);
+    assert_ok(usock_wake_clear(w));
+    assert_ok(usock_poll_wait(p, 0, ev, 4));
+    assert_ok(usock_wake_clear(w)); /* nothing to clear: still 0 */
+    /* Closed while registered: reported like any socket. */
+    assert_ok(usock_close(w));
+    expect_nval(p, 0, &tag);
+    usock_poll_free(p);
+}
+
+static void *wake_later(void *arg)
+{
+    sleep_ms(30);
+    usock_wake(arg);
+    return NULL;
+}
+
+static void waker_wakes_a_wait_from_another_thread(void **state)
+{
+    (void)state;
+    usock *w;
+    usock_poll *p;
+    pthread_t th;
+    assert_ok(usock_waker(&w));
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, w, USOCK_POLLIN, NULL));
+    assert_int_equal(pthread_create(&th, NULL, wake_later, w), 0);
+    usock_event ev[2];
+    int n = usock_poll_wait(p, -1, ev, 2);
+    pthread_join(th, NULL);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(ev[0].sock, w);
+    usock_poll_free(p);
+    assert_ok(usock_close(w));
+}
+
+/* From a signal handler: usock_wake is async-signal-safe and leaves errno
+ * as the interrupted code had it. */
+static usock *signal_waker;
+static volatile sig_atomic_t errno_kept = -1;
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    errno = EDOM;
+    usock_wake(signal_waker);
+    errno_kept = errno == EDOM;
+    errno = saved;
+}
+
+static void *signal_later(void *arg)
+{
+    sleep_ms(30);
+    pthread_kill(*(pthread_t *)arg, SIGUSR2);
+    return NULL;
+}
+
+static void waker_wakes_a_wait_from_a_signal_handler(void **state)
+{
+    (void)state;
+    usock_poll *p;
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_usr2;
+    sigemptyset(&sa.sa_mask);
+    assert_ok(usock_waker(&signal_waker));
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, signal_waker, USOCK_POLLIN, NULL));
+    assert_int_equal(sigaction(SIGUSR2, &sa, &old), 0);
+    pthread_t self = pthread_self(), th;
+    assert_int_equal(pthread_create(&th, NULL, signal_later, &self), 0);
+    usock_event ev[2];
+    int n = usock_poll_wait(p, -1, ev, 2);
+    pthread_join(th, NULL);
+    sigaction(SIGUSR2, &old, NULL);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(ev[0].sock, signal_waker);
+    assert_int_equal(errno_kept, 1);
+    usock_poll_free(p);
+    assert_ok(usock_close(signal_waker));
+}
+
+/* usock_close frees the waker and every descriptor it holds (one for an
+ * eventfd, two for a pipe). */
+static void waker_close_releases_its_descriptors(void **state)
+{
+    (void)state;
+    int before = open_fds();
+    if (before < 0)
+        skip();
+    usock *w[4];
+    for (int i = 0; i < 4; i++)
+        assert_ok(usock_waker(&w[i]));
+    int during = open_fds();
+    assert_true(during >= before + 4 && during <= before + 8);
+    for (int i = 0; i < 4; i++) {
+        usock_wake(w[i]);
+        assert_ok(usock_close(w[i]));
+    }
+    assert_int_equal(open_fds(), before);
+}
+
+/* Only the waker calls and poll take a waker; the others refuse it, and
+ * the waker calls refuse a socket. */
+static void waker_misuse_fails_cleanly(void **state)
+{
+    (void)state;
+    usock *w, *s;
+    char c = 'x';
+    assert_code(usock_waker(NULL), USOCK_EINVAL);
+    assert_ok(usock_waker(&w));
+    usock_wake(NULL); /* nothing to do, no crash */
+    assert_code(usock_wake_clear(NULL), USOCK_EINVAL);
+    usock_wake(w);
+    assert_true(usock_send(w, &c, 1) < 0);
+    assert_true(usock_recv(w, &c, 1) < 0);
+    assert_code(usock_settimeout(w, 0), USOCK_ENOTSOCK);
+    /* Still awake: the failed calls consumed nothing. */
+    usock_poll *p;
+    usock_event ev[2];
+    assert_ok(usock_poll_new(&p));
+    assert_ok(usock_poll_register(p, w, USOCK_POLLIN, NULL));
+    assert_int_equal(usock_poll_wait(p, 0, ev, 2), 1);
+    usock_poll_free(p);
+    assert_ok(usock_socket(&s, 0, 0, 0));
+    assert_code(usock_wake_clear(s), USOCK_EINVAL);
+    usock_wake(s); /* not a waker: nothing written to the socket */
+    assert_ok(usock_close(s));
+    assert_ok(usock_close(w));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1184,6 +1516,18 @@ int main(void)
         cmocka_unit_test(max_one_reports_every_kernel_ready_socket_in_turn),
         cmocka_unit_test(max_one_reports_every_buffered_socket_in_turn),
         cmocka_unit_test(max_one_starves_neither_buffered_nor_kernel_ready_sockets),
+        /* sockets closed while registered */
+        BOTH(closed_socket_is_reported_once_with_pollnval),
+        cmocka_unit_test(unregister_before_close_reports_nothing),
+        cmocka_unit_test(poll_freed_with_pending_pollnval),
+        cmocka_unit_test(pollnval_with_a_small_max),
+        BOTH(pollnval_and_a_new_socket_on_the_old_descriptor),
+        /* the waker */
+        cmocka_unit_test(waker_wakes_a_wait_until_cleared),
+        cmocka_unit_test(waker_wakes_a_wait_from_another_thread),
+        cmocka_unit_test(waker_wakes_a_wait_from_a_signal_handler),
+        cmocka_unit_test(waker_close_releases_its_descriptors),
+        cmocka_unit_test(waker_misuse_fails_cleanly),
     };
     start_watchdog(60);
     return cmocka_run_group_tests(tests, NULL, NULL);

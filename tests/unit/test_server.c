@@ -1,0 +1,1478 @@
+/* test_server.c -- the server layer (socketserver): every mode, stream and
+ * datagram, IPv4/IPv6/dual stack/Unix, shutdown, errors, counters, limits,
+ * descriptor exhaustion and flat memory. Clients are threads on raw POSIX
+ * sockets, so that a failure is the server's; client threads never assert
+ * (cmocka's longjmp belongs to the main thread) but report a status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+
+/* ---- environment --------------------------------------------------------- */
+
+static int under_asan(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+static int under_tsan(void)
+{
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+static int under_valgrind(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        known = getenv("USOCK_UNDER_VALGRIND") != NULL;
+        FILE *f = fopen("/proc/self/maps", "r");
+        char line[512];
+        while (!known && f && fgets(line, sizeof line, f))
+            known = strstr(line, "vgpreload") != NULL;
+        if (f)
+            fclose(f);
+    }
+    return known;
+}
+
+/* Sanitizers and valgrind distort RSS and time: smaller loads there. */
+static int instrumented(void)
+{
+    return under_asan() || under_tsan() || under_valgrind();
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const int modes[] = {USOCK_SERVER_SEQUENTIAL, USOCK_SERVER_THREADING,
+                            USOCK_SERVER_FORKING, USOCK_SERVER_POOL};
+
+/* ---- shared test state ----------------------------------------------------
+ * Handlers of forked children write here too, so it is a MAP_SHARED
+ * mapping with atomics, made once per test. */
+struct shared {
+    atomic_int handled;     /* handler calls */
+    atomic_int errors_seen; /* handle_error calls */
+    atomic_int last_error;
+    atomic_int timeouts;    /* handle_timeout calls */
+    atomic_int actions;     /* service_actions calls */
+    atomic_int refuse;      /* verify_request says no */
+    atomic_int peer_family;
+    atomic_int deadlk;
+    atomic_ullong sum;      /* checksum of what a handler received */
+    atomic_ullong got;      /* its length */
+    pthread_mutex_t log_mu;
+    char log[4096];
+};
+
+static struct shared *shared_new(void)
+{
+    struct shared *sh =
+        mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(sh != MAP_FAILED);
+    memset(sh, 0, sizeof *sh);
+    pthread_mutex_init(&sh->log_mu, NULL);
+    return sh;
+}
+
+static void shared_free(struct shared *sh)
+{
+    pthread_mutex_destroy(&sh->log_mu);
+    munmap(sh, sizeof *sh);
+}
+
+static void on_log(const char *line, void *udata)
+{
+    struct shared *sh = udata;
+    pthread_mutex_lock(&sh->log_mu);
+    size_t n = strlen(sh->log);
+    snprintf(sh->log + n, sizeof sh->log - n, "%s\n", line);
+    pthread_mutex_unlock(&sh->log_mu);
+}
+
+static int log_has(struct shared *sh, const char *what)
+{
+    pthread_mutex_lock(&sh->log_mu);
+    int r = strstr(sh->log, what) != NULL;
+    pthread_mutex_unlock(&sh->log_mu);
+    return r;
+}
+
+static void on_error(usock_server *srv, const usock_addr *peer, int err, void *udata)
+{
+    struct shared *sh = udata;
+    (void)srv;
+    atomic_store(&sh->last_error, err);
+    atomic_store(&sh->peer_family, peer->ss.ss_family);
+    atomic_fetch_add(&sh->errors_seen, 1);
+}
+
+static void on_timeout(usock_server *srv, void *udata)
+{
+    (void)srv;
+    atomic_fetch_add(&((struct shared *)udata)->timeouts, 1);
+}
+
+static void on_actions(usock_server *srv, void *udata)
+{
+    (void)srv;
+    atomic_fetch_add(&((struct shared *)udata)->actions, 1);
+}
+
+static int on_verify(usock_server *srv, const usock_addr *peer, void *udata)
+{
+    (void)srv;
+    (void)peer;
+    return !atomic_load(&((struct shared *)udata)->refuse);
+}
+
+/* FNV-1a, 64 bits: a strong enough check that 10 MB came through intact
+ * and in order. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+#define FNV0 14695981039346656037ull
+
+/* ---- handlers ------------------------------------------------------------ */
+
+/* Echoes until EOF, checksumming what it got. */
+static int h_echo(usock_request *rq)
+{
+    struct shared *sh = rq->udata;
+    char *buf = malloc(16384);
+    if (!buf)
+        return USOCK_ENOMEM;
+    uint64_t h = FNV0, total = 0;
+    ssize_t n;
+    int r = 0;
+    if (sh) {
+        atomic_fetch_add(&sh->handled, 1);
+        atomic_store(&sh->peer_family, rq->peer->ss.ss_family);
+    }
+    while ((n = usock_recv(rq->sock, buf, 16384)) > 0) {
+        h = fnv(h, buf, (size_t)n);
+        total += (uint64_t)n;
+        if ((r = usock_sendall(rq->sock, buf, (size_t)n)) < 0)
+            break;
+    }
+    free(buf);
+    if (sh) {
+        atomic_store(&sh->sum, h);
+        atomic_store(&sh->got, total);
+    }
+    return n < 0 ? (int)n : r;
+}
+
+/* The seed's MyTCPHandler: up to 1024 bytes, stripped, upper-cased. */
+static int h_upper(usock_request *rq)
+{
+    char buf[1024];
+    ssize_t n = usock_recv(rq->sock, buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
+    size_t a = 0, b = (size_t)n;
+    while (a < b && (buf[a] == ' ' || buf[a] == '\n' || buf[a] == '\r' || buf[a] == '\t'))
+        a++;
+    while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\n' || buf[b - 1] == '\r' ||
+                     buf[b - 1] == '\t'))
+        b--;
+    for (size_t i = a; i < b; i++)
+        if (buf[i] >= 'a' && buf[i] <= 'z')
+            buf[i] = (char)(buf[i] - 'a' + 'A');
+    return usock_sendall(rq->sock, buf + a, b - a);
+}
+
+/* Echoes one byte, then holds the connection until the client closes:
+ * the client decides how long the handler runs, in every mode. A first
+ * byte 'F' fails the request, 'C' crashes (forked children), 'S' asks
+ * serve_forever to stop from its own thread. */
+static int h_hold(usock_request *rq)
+{
+    struct shared *sh = rq->udata;
+    char c;
+    atomic_fetch_add(&sh->handled, 1);
+    ssize_t n = usock_recv(rq->sock, &c, 1);
+    if (n <= 0)
+        return n < 0 ? (int)n : 0;
+    if (c == 'F')
+        return USOCK_EPROTO;
+    if (c == 'C')
+        abort();
+    if (c == 'S')
+        atomic_store(&sh->deadlk, usock_server_shutdown(rq->server));
+    int r = usock_sendall(rq->sock, &c, 1);
+    while (r == 0 && (n = usock_recv(rq->sock, &c, 1)) > 0) {
+    }
+    return r;
+}
+
+/* Datagrams: the packet back, upper-cased, to its sender. */
+static int h_dgram(usock_request *rq)
+{
+    struct shared *sh = rq->udata;
+    char buf[2048];
+    size_t n = rq->len < sizeof buf ? rq->len : sizeof buf;
+    memcpy(buf, rq->data, n);
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] >= 'a' && buf[i] <= 'z')
+            buf[i] = (char)(buf[i] - 'a' + 'A');
+    atomic_fetch_add(&sh->handled, 1);
+    atomic_store(&sh->peer_family, rq->peer->ss.ss_family);
+    ssize_t r = usock_sendto(rq->sock, buf, n, rq->peer);
+    return r < 0 ? (int)r : 0;
+}
+
+/* ---- a server running in a thread ---------------------------------------- */
+
+struct running {
+    usock_server *srv;
+    pthread_t thread;
+    double poll_interval;
+    int rc;
+    usock_addr addr;
+};
+
+static void *serve_main(void *arg)
+{
+    struct running *r = arg;
+    r->rc = usock_server_serve_forever(r->srv, r->poll_interval);
+    return NULL;
+}
+
+static void opts_for(usock_server_opts *o, struct shared *sh, int mode, int type)
+{
+    usock_server_opts_init(o);
+    o->mode = mode;
+    o->type = type;
+    o->request_queue_size = 128;
+    o->log = on_log;
+    o->workers = 4;
+    (void)sh;
+}
+
+static void start_at(struct running *r, const usock_addr *a, usock_handler h, struct shared *sh,
+                     const usock_server_opts *o)
+{
+    memset(r, 0, sizeof *r);
+    r->poll_interval = 0.05;
+    r->rc = 12345;
+    assert_ok(usock_server_new(&r->srv, a, h, sh, o));
+    assert_ok(usock_server_address(r->srv, &r->addr));
+    assert_int_equal(pthread_create(&r->thread, NULL, serve_main, r), 0);
+}
+
+static void start(struct running *r, int af, usock_handler h, struct shared *sh,
+                  const usock_server_opts *o)
+{
+    usock_addr a;
+    loopback(&a, af, 0);
+    start_at(r, &a, h, sh, o);
+}
+
+static void stop(struct running *r)
+{
+    assert_ok(usock_server_shutdown(r->srv));
+    pthread_join(r->thread, NULL);
+    assert_int_equal(r->rc, 0);
+    usock_server_close(r->srv);
+    r->srv = NULL;
+}
+
+static usock_server_stats stats(usock_server *s)
+{
+    usock_server_stats st;
+    usock_server_stats_get(s, &st);
+    return st;
+}
+
+/* Waits (bounded) until the server has finished n requests. */
+static void wait_requests(usock_server *s, uint64_t n)
+{
+    long long end = mono_ms() + 20000;
+    while (stats(s).requests < n && mono_ms() < end)
+        sleep_ms(1);
+    assert_int_equal(stats(s).requests, n);
+}
+
+static void wait_accepted(usock_server *s, uint64_t n)
+{
+    long long end = mono_ms() + 10000;
+    while (stats(s).accepted < n && mono_ms() < end)
+        sleep_ms(1);
+    assert_int_equal(stats(s).accepted, n);
+}
+
+/* ---- raw clients ---------------------------------------------------------- */
+
+static int client_fd(const usock_addr *a, int type)
+{
+    int fd = socket(a->ss.ss_family, type, 0);
+    if (fd < 0)
+        return -errno;
+    if (type == SOCK_STREAM) {
+        while (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
+            if (errno != EINTR) {
+                int e = -errno;
+                close(fd);
+                return e;
+            }
+        }
+    }
+    return fd;
+}
+
+/* All n bytes, bounded by EXPECT_MS per wait; 0 or a negative errno. */
+static int send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t r = send(fd, c, n, MSG_NOSIGNAL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -errno;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* One recv after a bounded wait: the count, 0 at EOF, -ETIMEDOUT. */
+static ssize_t recv_wait(int fd, void *buf, size_t n, int ms)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    int r;
+    while ((r = poll(&pf, 1, ms)) < 0 && errno == EINTR) {
+    }
+    if (r == 0)
+        return -ETIMEDOUT;
+    ssize_t k;
+    while ((k = recv(fd, buf, n, 0)) < 0 && errno == EINTR) {
+    }
+    return k < 0 ? -errno : k;
+}
+
+/* Reads until EOF (or the buffer is full); the count or a negative errno. */
+static ssize_t recv_to_eof(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = recv_wait(fd, buf + got, cap - got, EXPECT_MS);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            return (ssize_t)got;
+        got += (size_t)r;
+        if (got == cap)
+            return (ssize_t)got;
+    }
+}
+
+/* Connects, sends the byte, expects it back; the fd stays open. */
+static int hold_client(const usock_addr *a, char c)
+{
+    int fd = client_fd(a, SOCK_STREAM);
+    assert_true(fd >= 0);
+    assert_ok(send_all(fd, &c, 1));
+    return fd;
+}
+
+static void expect_byte(int fd, char c)
+{
+    char got = 0;
+    assert_int_equal(recv_wait(fd, &got, 1, EXPECT_MS), 1);
+    assert_int_equal(got, c);
+}
+
+static void expect_silence(int fd)
+{
+    char got;
+    assert_int_equal(recv_wait(fd, &got, 1, QUIET_MS * 4), -ETIMEDOUT);
+}
+
+/* A close that resets (no TIME_WAIT), for the many-connection tests. */
+static void close_rst(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+}
+
+/* An echo client: its own pattern of n bytes, all back, compared. */
+struct echo_client {
+    const usock_addr *addr;
+    int id;
+    size_t n;
+    pthread_barrier_t *go;
+    int status; /* 0 ok, else what went wrong */
+    pthread_t thread;
+};
+
+static void *echo_client_main(void *arg)
+{
+    struct echo_client *c = arg;
+    char *out = malloc(c->n), *in = malloc(c->n + 1);
+    if (!out || !in) {
+        c->status = -ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        out[i] = (char)('a' + (c->id + i) % 26);
+    pthread_barrier_wait(c->go);
+    int fd = client_fd(c->addr, SOCK_STREAM);
+    if (fd < 0) {
+        c->status = fd;
+        goto done;
+    }
+    c->status = send_all(fd, out, c->n);
+    shutdown(fd, SHUT_WR);
+    ssize_t got = recv_to_eof(fd, in, c->n + 1);
+    if (c->status == 0)
+        c->status = got != (ssize_t)c->n ? 1000 : memcmp(in, out, c->n) ? 1001 : 0;
+    close(fd);
+done:
+    free(out);
+    free(in);
+    return NULL;
+}
+
+/* nclients concurrent echo clients of n bytes each; all must succeed. */
+static void echo_clients(const usock_addr *a, int nclients, size_t n)
+{
+    struct echo_client *c = calloc((size_t)nclients, sizeof *c);
+    pthread_barrier_t go;
+    pthread_attr_t attr;
+    assert_non_null(c);
+    pthread_barrier_init(&go, NULL, (unsigned)nclients);
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 128 * 1024);
+    for (int i = 0; i < nclients; i++) {
+        c[i] = (struct echo_client){.addr = a, .id = i, .n = n, .go = &go, .status = -1};
+        assert_int_equal(pthread_create(&c[i].thread, &attr, echo_client_main, &c[i]), 0);
+    }
+    int bad = 0, first = 0;
+    for (int i = 0; i < nclients; i++) {
+        pthread_join(c[i].thread, NULL);
+        if (c[i].status != 0 && !bad++)
+            first = c[i].status;
+    }
+    pthread_attr_destroy(&attr);
+    pthread_barrier_destroy(&go);
+    free(c);
+    if (bad)
+        fail_msg("%d of %d clients failed, the first with %d", bad, nclients, first);
+}
+
+/* ---- options and creation ------------------------------------------------ */
+
+static void opts_defaults_are_pythons(void **state)
+{
+    (void)state;
+    usock_server_opts o;
+    memset(&o, 0x5a, sizeof o);
+    usock_server_opts_init(&o);
+    assert_int_equal(o.type, SOCK_STREAM);
+    assert_int_equal(o.mode, USOCK_SERVER_SEQUENTIAL);
+    assert_int_equal(o.allow_reuse_address, 0);
+    assert_int_equal(o.request_queue_size, 5);
+    assert_true(o.conn_timeout < 0 && o.timeout < 0);
+    assert_int_equal(o.block_on_close, 1);
+    assert_int_equal(o.daemon_threads, 0);
+    assert_int_equal(o.max_children, 40);
+    assert_int_equal(o.max_packet_size, 8192);
+    assert_null(o.verify_request);
+    assert_null(o.handle_error);
+    assert_null(o.log);
+}
+
+static void new_rejects_bad_arguments(void **state)
+{
+    (void)state;
+    usock_server *s = (usock_server *)&s;
+    usock_addr a;
+    usock_server_opts o;
+    loopback(&a, AF_INET, 0);
+    assert_code(usock_server_new(NULL, &a, h_echo, NULL, NULL), USOCK_EINVAL);
+    assert_code(usock_server_new(&s, NULL, h_echo, NULL, NULL), USOCK_EINVAL);
+    assert_null(s);
+    assert_code(usock_server_new(&s, &a, NULL, NULL, NULL), USOCK_EINVAL);
+    usock_server_opts_init(&o);
+    o.type = SOCK_RAW;
+    assert_code(usock_server_new(&s, &a, h_echo, NULL, &o), USOCK_EINVAL);
+    usock_server_opts_init(&o);
+    o.mode = 7;
+    assert_code(usock_server_new(&s, &a, h_echo, NULL, &o), USOCK_EINVAL);
+    usock_server_opts_init(&o);
+    o.max_children = 0;
+    assert_code(usock_server_new(&s, &a, h_echo, NULL, &o), USOCK_EINVAL);
+    assert_null(s);
+    usock_server_close(NULL);
+    assert_code(usock_server_serve_forever(NULL, 0.1), USOCK_EINVAL);
+    assert_null(usock_server_socket(NULL));
+}
+
+static void new_reports_address_in_use(void **state)
+{
+    (void)state;
+    usock_server *s1, *s2 = NULL;
+    usock_addr a;
+    loopback(&a, AF_INET, 0);
+    assert_ok(usock_server_new(&s1, &a, h_echo, NULL, NULL));
+    assert_ok(usock_server_address(s1, &a));
+    assert_true(port_of(&a) > 0);
+    assert_int_equal(usock_fileno(usock_server_socket(s1)) >= 0, 1);
+    assert_code(usock_server_new(&s2, &a, h_echo, NULL, NULL), USOCK_EADDRINUSE);
+    assert_null(s2);
+    usock_server_close(s1);
+}
+
+/* ---- the seed ------------------------------------------------------------ */
+
+static void upper_example_answers_upper_cased(void **state)
+{
+    (void)state;
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, NULL, USOCK_SERVER_SEQUENTIAL, SOCK_STREAM);
+    start(&r, AF_INET, h_upper, NULL, &o);
+    int fd = client_fd(&r.addr, SOCK_STREAM);
+    assert_true(fd >= 0);
+    assert_ok(send_all(fd, "hello world\n", 12));
+    char buf[64];
+    ssize_t n = recv_to_eof(fd, buf, sizeof buf);
+    assert_int_equal(n, 11);
+    assert_memory_equal(buf, "HELLO WORLD", 11);
+    close(fd);
+    stop(&r);
+}
+
+/* ---- every mode ---------------------------------------------------------- */
+
+static void each_mode_serves_100_concurrent_clients(void **state)
+{
+    (void)state;
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        struct shared *sh = shared_new();
+        struct running r;
+        usock_server_opts o;
+        opts_for(&o, sh, modes[m], SOCK_STREAM);
+        start(&r, AF_INET, h_echo, sh, &o);
+        int n = under_valgrind() ? 20 : 100;
+        echo_clients(&r.addr, n, 4000);
+        wait_requests(r.srv, (uint64_t)n);
+        usock_server_stats st = stats(r.srv);
+        assert_int_equal(st.accepted, n);
+        assert_int_equal(st.errors, 0);
+        assert_int_equal(st.active, 0);
+        assert_int_equal(atomic_load(&sh->handled), n);
+        stop(&r);
+        shared_free(sh);
+    }
+}
+
+struct bulk {
+    int fd;
+    const char *data;
+    size_t n;
+    pthread_t thread;
+};
+
+static void *bulk_sender(void *arg)
+{
+    struct bulk *b = arg;
+    send_all(b->fd, b->data, b->n);
+    shutdown(b->fd, SHUT_WR);
+    return NULL;
+}
+
+static void each_mode_moves_10_mb_intact(void **state)
+{
+    (void)state;
+    const size_t n = 10u << 20;
+    char *data = malloc(n), *buf = malloc(65536);
+    assert_non_null(data);
+    assert_non_null(buf);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        data[i] = (char)(x >> 23);
+    }
+    uint64_t want = fnv(FNV0, data, n);
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        struct shared *sh = shared_new();
+        struct running r;
+        usock_server_opts o;
+        opts_for(&o, sh, modes[m], SOCK_STREAM);
+        start(&r, AF_INET, h_echo, sh, &o);
+        struct bulk b = {.fd = client_fd(&r.addr, SOCK_STREAM), .data = data, .n = n};
+        assert_true(b.fd >= 0);
+        assert_int_equal(pthread_create(&b.thread, NULL, bulk_sender, &b), 0);
+        uint64_t h = FNV0, total = 0;
+        ssize_t k;
+        while ((k = recv_wait(b.fd, buf, 65536, EXPECT_MS)) > 0) {
+            h = fnv(h, buf, (size_t)k);
+            total += (uint64_t)k;
+        }
+        pthread_join(b.thread, NULL);
+        close(b.fd);
+        assert_int_equal(k, 0);
+        assert_int_equal(total, n);
+        assert_true(h == want); /* what came back */
+        wait_requests(r.srv, 1);
+        assert_int_equal(atomic_load(&sh->got), n);
+        assert_true(atomic_load(&sh->sum) == want); /* what the handler got */
+        usock_server_stats st = stats(r.srv);
+        assert_int_equal(st.bytes_in, n);
+        assert_int_equal(st.bytes_out, n);
+        stop(&r);
+        shared_free(sh);
+    }
+    free(data);
+    free(buf);
+}
+
+static void each_mode_counts_exactly(void **state)
+{
+    (void)state;
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        struct shared *sh = shared_new();
+        struct running r;
+        usock_server_opts o;
+        opts_for(&o, sh, modes[m], SOCK_STREAM);
+        start(&r, AF_INET, h_echo, sh, &o);
+        usock_server_stats st = stats(r.srv);
+        assert_int_equal(st.accepted + st.requests + st.bytes_in + st.bytes_out, 0);
+        for (int i = 0; i < 3; i++) {
+            char msg[100], back[200];
+            memset(msg, 'a' + i, sizeof msg);
+            int fd = client_fd(&r.addr, SOCK_STREAM);
+            assert_true(fd >= 0);
+            assert_ok(send_all(fd, msg, 100 - (size_t)i));
+            shutdown(fd, SHUT_WR);
+            assert_int_equal(recv_to_eof(fd, back, sizeof back), 100 - i);
+            close(fd);
+        }
+        wait_requests(r.srv, 3);
+        st = stats(r.srv);
+        assert_int_equal(st.accepted, 3);
+        assert_int_equal(st.requests, 3);
+        assert_int_equal(st.active, 0);
+        assert_int_equal(st.errors, 0);
+        assert_int_equal(st.bytes_in, 297);
+        assert_int_equal(st.bytes_out, 297);
+        stop(&r);
+        shared_free(sh);
+    }
+}
+
+/* ---- datagrams ----------------------------------------------------------- */
+
+/* n datagrams, one at a time, each answered upper-cased. */
+static void datagrams_answered(const usock_addr *server, int client, int n, uint64_t *bytes)
+{
+    char msg[64], want[64], got[128];
+    *bytes = 0;
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(msg, sizeof msg, "datagram number %d", i);
+        for (int k = 0; k <= len; k++)
+            want[k] = msg[k] >= 'a' && msg[k] <= 'z' ? (char)(msg[k] - 'a' + 'A') : msg[k];
+        assert_int_equal(sendto(client, msg, (size_t)len, 0,
+                                (const struct sockaddr *)&server->ss, server->len),
+                         len);
+        ssize_t k = recv_wait(client, got, sizeof got, EXPECT_MS);
+        if (k != len || memcmp(got, want, (size_t)len) != 0)
+            fail_msg("datagram %d: got %zd bytes", i, k);
+        *bytes += (uint64_t)len;
+    }
+}
+
+static void each_mode_answers_1000_datagrams(void **state)
+{
+    (void)state;
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        struct shared *sh = shared_new();
+        struct running r;
+        usock_server_opts o;
+        opts_for(&o, sh, modes[m], SOCK_DGRAM);
+        start(&r, AF_INET, h_dgram, sh, &o);
+        int port, fd = raw_bound(AF_INET, SOCK_DGRAM, &port);
+        int n = under_valgrind() ? 100 : modes[m] == USOCK_SERVER_FORKING && instrumented() ? 200
+                                                                                             : 1000;
+        uint64_t bytes;
+        datagrams_answered(&r.addr, fd, n, &bytes);
+        close(fd);
+        wait_requests(r.srv, (uint64_t)n);
+        usock_server_stats st = stats(r.srv);
+        assert_int_equal(st.accepted, n);
+        assert_int_equal(st.errors, 0);
+        assert_int_equal(st.bytes_in, bytes);
+        assert_int_equal(st.bytes_out, bytes);
+        assert_int_equal(atomic_load(&sh->handled), n);
+        stop(&r);
+        shared_free(sh);
+    }
+}
+
+/* ---- families ------------------------------------------------------------ */
+
+static void ipv6_server_echoes(void **state)
+{
+    (void)state;
+    if (!have_ipv6())
+        skip();
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_THREADING, SOCK_STREAM);
+    start(&r, AF_INET6, h_echo, sh, &o);
+    assert_int_equal(r.addr.ss.ss_family, AF_INET6);
+    echo_clients(&r.addr, 4, 1000);
+    assert_int_equal(atomic_load(&sh->peer_family), AF_INET6);
+    stop(&r);
+    shared_free(sh);
+}
+
+static void dualstack_server_takes_ipv4(void **state)
+{
+    (void)state;
+    if (!have_ipv6())
+        skip();
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    usock_addr any, v4;
+    opts_for(&o, sh, USOCK_SERVER_SEQUENTIAL, SOCK_STREAM);
+    o.dualstack = 1;
+    assert_ok(usock_addr_from_ip(&any, "::", 0));
+    start_at(&r, &any, h_echo, sh, &o);
+    loopback(&v4, AF_INET, port_of(&r.addr));
+    echo_clients(&v4, 2, 500);
+    assert_int_equal(atomic_load(&sh->peer_family), AF_INET6); /* ::ffff:127.0.0.1 */
+    stop(&r);
+    shared_free(sh);
+}
+
+static char tmpdir[64];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/usock-server-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+}
+
+static void unix_stream_server_echoes(void **state)
+{
+    (void)state;
+    char path[128];
+    make_tmpdir();
+    snprintf(path, sizeof path, "%s/stream.sock", tmpdir);
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    usock_addr a;
+    assert_ok(usock_addr_from_path(&a, path));
+    opts_for(&o, sh, USOCK_SERVER_POOL, SOCK_STREAM);
+    start_at(&r, &a, h_echo, sh, &o);
+    assert_int_equal(r.addr.ss.ss_family, AF_UNIX);
+    echo_clients(&a, 8, 3000);
+    assert_int_equal(atomic_load(&sh->peer_family), AF_UNIX);
+    stop(&r);
+    shared_free(sh);
+    unlink(path);
+    rmdir(tmpdir);
+}
+
+static void unix_datagram_server_answers(void **state)
+{
+    (void)state;
+    char path[128], cpath[128];
+    make_tmpdir();
+    snprintf(path, sizeof path, "%s/dgram.sock", tmpdir);
+    snprintf(cpath, sizeof cpath, "%s/client.sock", tmpdir);
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    usock_addr a, ca;
+    assert_ok(usock_addr_from_path(&a, path));
+    assert_ok(usock_addr_from_path(&ca, cpath));
+    opts_for(&o, sh, USOCK_SERVER_THREADING, SOCK_DGRAM);
+    start_at(&r, &a, h_dgram, sh, &o);
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&ca.ss, ca.len), 0);
+    uint64_t bytes;
+    datagrams_answered(&a, fd, 50, &bytes);
+    close(fd);
+    wait_requests(r.srv, 50);
+    assert_int_equal(stats(r.srv).bytes_out, bytes);
+    stop(&r);
+    shared_free(sh);
+    unlink(path);
+    unlink(cpath);
+    rmdir(tmpdir);
+}
+
+static void unix_abstract_server_echoes(void **state)
+{
+    (void)state;
+    char name[64];
+    snprintf(name, sizeof name, "@usock-test-server-%ld", (long)getpid());
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    usock_addr a;
+    assert_ok(usock_addr_from_path(&a, name));
+    opts_for(&o, sh, USOCK_SERVER_SEQUENTIAL, SOCK_STREAM);
+    start_at(&r, &a, h_echo, sh, &o);
+    echo_clients(&a, 3, 100);
+    assert_int_equal(atomic_load(&sh->handled), 3);
+    stop(&r);
+    shared_free(sh);
+}
+
+/* ---- shutdown ------------------------------------------------------------ */
+
+static void shutdown_from_another_thread_while_handlers_run(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_THREADING, SOCK_STREAM);
+    r.poll_interval = 0;
+    start(&r, AF_INET, h_hold, sh, &o);
+    int fds[5];
+    for (int i = 0; i < 5; i++) {
+        fds[i] = hold_client(&r.addr, 'h');
+        expect_byte(fds[i], 'h');
+    }
+    assert_int_equal(stats(r.srv).active, 5);
+    long long t0 = mono_ms();
+    assert_ok(usock_server_shutdown(r.srv)); /* the handlers still run */
+    assert_true(mono_ms() - t0 < 3000);
+    pthread_join(r.thread, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_ok(usock_server_shutdown(r.srv)); /* not serving: at once */
+    for (int i = 0; i < 5; i++)
+        close(fds[i]);
+    usock_server_close(r.srv); /* block_on_close: waits for them */
+    shared_free(sh);
+}
+
+static void shutdown_from_own_thread_is_edeadlk(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_SEQUENTIAL, SOCK_STREAM);
+    start(&r, AF_INET, h_hold, sh, &o);
+    int fd = hold_client(&r.addr, 'S');
+    expect_byte(fd, 'S');
+    close(fd);
+    pthread_join(r.thread, NULL); /* the request stands: it returns */
+    assert_int_equal(r.rc, 0);
+    assert_code(atomic_load(&sh->deadlk), USOCK_EDEADLK);
+    usock_server_close(r.srv);
+    shared_free(sh);
+}
+
+static usock_server *volatile sig_server;
+
+static void on_sigusr1(int sig)
+{
+    (void)sig;
+    usock_server_request_shutdown(sig_server);
+}
+
+struct kicker {
+    pthread_t target, thread;
+    usock_addr addr;
+    int status;
+};
+
+static void *kicker_main(void *arg)
+{
+    struct kicker *k = arg;
+    int fd = client_fd(&k->addr, SOCK_STREAM);
+    char c = 'k';
+    k->status = fd < 0 ? fd : send_all(fd, &c, 1);
+    if (k->status == 0)
+        k->status = recv_wait(fd, &c, 1, EXPECT_MS) == 1 ? 0 : -EIO;
+    if (fd >= 0)
+        close(fd);
+    pthread_kill(k->target, SIGUSR1);
+    return NULL;
+}
+
+static void request_shutdown_from_a_signal_handler(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    usock_server *s;
+    usock_server_opts o;
+    usock_addr a;
+    struct sigaction sa = {0}, old;
+    opts_for(&o, sh, USOCK_SERVER_SEQUENTIAL, SOCK_STREAM);
+    loopback(&a, AF_INET, 0);
+    assert_ok(usock_server_new(&s, &a, h_hold, sh, &o));
+    sig_server = s;
+    sa.sa_handler = on_sigusr1;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    struct kicker k = {.target = pthread_self(), .status = -1};
+    assert_ok(usock_server_address(s, &k.addr));
+    assert_int_equal(pthread_create(&k.thread, NULL, kicker_main, &k), 0);
+    assert_ok(usock_server_serve_forever(s, 60.0)); /* only the signal ends it */
+    pthread_join(k.thread, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    assert_int_equal(k.status, 0);
+    assert_int_equal(stats(s).requests, 1);
+    usock_server_close(s);
+    shared_free(sh);
+}
+
+static void serve_forever_twice_at_once_is_ebusy(void **state)
+{
+    (void)state;
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, NULL, USOCK_SERVER_SEQUENTIAL, SOCK_STREAM);
+    start(&r, AF_INET, h_echo, NULL, &o);
+    echo_clients(&r.addr, 1, 10); /* serving now */
+    assert_code(usock_server_serve_forever(r.srv, 0.1), USOCK_EBUSY);
+    assert_code(usock_server_handle_request(r.srv), USOCK_EBUSY);
+    stop(&r);
+}
+
+/* ---- errors and hooks ---------------------------------------------------- */
+
+static void failing_handler_goes_to_handle_error(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_SEQUENTIAL, SOCK_STREAM);
+    o.handle_error = on_error;
+    start(&r, AF_INET, h_hold, sh, &o);
+    int fd = hold_client(&r.addr, 'F');
+    char c;
+    assert_int_equal(recv_wait(fd, &c, 1, EXPECT_MS), 0); /* closed */
+    close(fd);
+    fd = hold_client(&r.addr, 'n'); /* the next one is served */
+    expect_byte(fd, 'n');
+    close(fd);
+    wait_requests(r.srv, 2);
+    assert_int_equal(atomic_load(&sh->errors_seen), 1);
+    assert_code(atomic_load(&sh->last_error), USOCK_EPROTO);
+    assert_int_equal(atomic_load(&sh->peer_family), AF_INET);
+    assert_int_equal(stats(r.srv).errors, 1);
+    assert_false(log_has(sh, "Exception")); /* the user's handle_error only */
+    stop(&r);
+    shared_free(sh);
+}
+
+static void default_handle_error_writes_one_log_line(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_THREADING, SOCK_STREAM);
+    start(&r, AF_INET, h_hold, sh, &o);
+    int fd = hold_client(&r.addr, 'F');
+    char c;
+    assert_int_equal(recv_wait(fd, &c, 1, EXPECT_MS), 0);
+    close(fd);
+    wait_requests(r.srv, 1);
+    assert_true(log_has(sh, "Exception occurred during processing of request from 127.0.0.1:"));
+    assert_true(log_has(sh, "EPROTO"));
+    pthread_mutex_lock(&sh->log_mu);
+    char *nl = strchr(sh->log, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], '\0'); /* one line */
+    pthread_mutex_unlock(&sh->log_mu);
+    stop(&r);
+    shared_free(sh);
+}
+
+static void verify_request_refuses_a_peer(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_THREADING, SOCK_STREAM);
+    o.verify_request = on_verify;
+    start(&r, AF_INET, h_hold, sh, &o);
+    atomic_store(&sh->refuse, 1);
+    int fd = client_fd(&r.addr, SOCK_STREAM);
+    assert_true(fd >= 0);
+    char c;
+    assert_int_equal(recv_wait(fd, &c, 1, EXPECT_MS), 0); /* closed unserved */
+    close(fd);
+    wait_accepted(r.srv, 1);
+    atomic_store(&sh->refuse, 0);
+    fd = hold_client(&r.addr, 'y');
+    expect_byte(fd, 'y');
+    close(fd);
+    wait_requests(r.srv, 1);
+    assert_int_equal(atomic_load(&sh->handled), 1);
+    assert_int_equal(stats(r.srv).accepted, 2);
+    stop(&r);
+    shared_free(sh);
+}
+
+static void handle_request_times_out_then_serves_one(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    usock_server *s;
+    usock_server_opts o;
+    usock_addr a;
+    opts_for(&o, sh, USOCK_SERVER_SEQUENTIAL, SOCK_STREAM);
+    o.timeout = 0.1;
+    o.handle_timeout = on_timeout;
+    loopback(&a, AF_INET, 0);
+    assert_ok(usock_server_new(&s, &a, h_upper, sh, &o));
+    assert_ok(usock_server_address(s, &a));
+    long long t0 = mono_ms();
+    assert_code(usock_server_handle_request(s), USOCK_ETIMEDOUT);
+    assert_true(mono_ms() - t0 >= 90);
+    assert_int_equal(atomic_load(&sh->timeouts), 1);
+    int fd1 = client_fd(&a, SOCK_STREAM), fd2 = client_fd(&a, SOCK_STREAM);
+    assert_ok(send_all(fd1, "one", 3));
+    assert_ok(send_all(fd2, "two", 3));
+    assert_ok(usock_server_handle_request(s)); /* exactly one */
+    char buf[8];
+    assert_int_equal(recv_to_eof(fd1, buf, sizeof buf), 3);
+    assert_memory_equal(buf, "ONE", 3);
+    usock_server_stats st = stats(s);
+    assert_int_equal(st.accepted, 1);
+    assert_int_equal(st.requests, 1);
+    expect_silence(fd2);
+    assert_ok(usock_server_handle_request(s));
+    assert_int_equal(recv_to_eof(fd2, buf, sizeof buf), 3);
+    assert_memory_equal(buf, "TWO", 3);
+    assert_int_equal(atomic_load(&sh->timeouts), 1);
+    close(fd1);
+    close(fd2);
+    usock_server_close(s);
+    shared_free(sh);
+}
+
+static void service_actions_runs_every_turn(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_SEQUENTIAL, SOCK_STREAM);
+    o.service_actions = on_actions;
+    start(&r, AF_INET, h_echo, sh, &o);
+    long long end = mono_ms() + 10000;
+    while (atomic_load(&sh->actions) < 5 && mono_ms() < end)
+        sleep_ms(5);
+    assert_true(atomic_load(&sh->actions) >= 5); /* 50 ms turns, no client */
+    echo_clients(&r.addr, 1, 10);
+    stop(&r);
+    shared_free(sh);
+}
+
+/* ---- forking ------------------------------------------------------------- */
+
+static void forking_child_crash_is_logged_and_counted(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_FORKING, SOCK_STREAM);
+    start(&r, AF_INET, h_hold, sh, &o);
+    int fd = hold_client(&r.addr, 'C');
+    char c;
+    ssize_t k = recv_wait(fd, &c, 1, EXPECT_MS);
+    assert_true(k == 0 || k == -ECONNRESET);
+    close(fd);
+    long long end = mono_ms() + 10000;
+    while (stats(r.srv).errors < 1 && mono_ms() < end)
+        sleep_ms(2);
+    assert_int_equal(stats(r.srv).errors, 1);
+    fd = hold_client(&r.addr, 'n');
+    expect_byte(fd, 'n');
+    close(fd);
+    wait_requests(r.srv, 1); /* the crashed one never returned */
+    usock_server_stats st = stats(r.srv);
+    assert_int_equal(st.accepted, 2);
+    assert_int_equal(st.errors, 1);
+    stop(&r);
+    assert_true(log_has(sh, "killed by signal") || log_has(sh, "exited with status"));
+    shared_free(sh);
+}
+
+static void forking_honours_max_children(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_FORKING, SOCK_STREAM);
+    o.max_children = 2;
+    start(&r, AF_INET, h_hold, sh, &o);
+    int a = hold_client(&r.addr, 'a');
+    int b = hold_client(&r.addr, 'b');
+    expect_byte(a, 'a');
+    expect_byte(b, 'b');
+    int c = hold_client(&r.addr, 'c');
+    expect_silence(c); /* two children run: the third waits */
+    assert_int_equal(stats(r.srv).accepted, 2);
+    assert_int_equal(stats(r.srv).active, 2);
+    close(a);
+    expect_byte(c, 'c'); /* one ended: the third is served */
+    close(b);
+    close(c);
+    wait_requests(r.srv, 3);
+    assert_int_equal(stats(r.srv).errors, 0);
+    stop(&r);
+    shared_free(sh);
+}
+
+/* ---- pool ---------------------------------------------------------------- */
+
+static void pool_with_full_queue_makes_accept_wait(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_POOL, SOCK_STREAM);
+    o.workers = 1;
+    o.queue_size = 2;
+    start(&r, AF_INET, h_hold, sh, &o);
+    int fd[6];
+    for (int i = 0; i < 6; i++)
+        fd[i] = hold_client(&r.addr, (char)('0' + i));
+    expect_byte(fd[0], '0');
+    wait_accepted(r.srv, 3); /* one in the worker's hands, two queued */
+    expect_silence(fd[1]);
+    assert_int_equal(stats(r.srv).accepted, 3); /* the rest wait in the backlog */
+    for (int i = 0; i < 6; i++) { /* nobody dropped: each served in turn */
+        if (i > 0)
+            expect_byte(fd[i], (char)('0' + i));
+        close(fd[i]);
+    }
+    wait_requests(r.srv, 6);
+    assert_int_equal(stats(r.srv).accepted, 6);
+    assert_int_equal(stats(r.srv).errors, 0);
+    stop(&r);
+    shared_free(sh);
+}
+
+static void threading_close_without_blocking_leaves_handlers_running(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_THREADING, SOCK_STREAM);
+    o.block_on_close = 0;
+    start(&r, AF_INET, h_hold, sh, &o);
+    int fd = hold_client(&r.addr, 'q');
+    expect_byte(fd, 'q');
+    assert_ok(usock_server_shutdown(r.srv));
+    pthread_join(r.thread, NULL);
+    usock_server_close(r.srv); /* returns with the handler still running */
+    assert_int_equal(send_all(fd, "more", 4), 0); /* it still reads */
+    close(fd);                                   /* it ends, and frees the server */
+    sleep_ms(QUIET_MS);
+    shared_free(sh);
+}
+
+/* ---- memory stays flat ------------------------------------------------------ */
+
+static long rss_kib(void)
+{
+    long size = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &size, &res) != 2)
+        res = -1;
+    fclose(f);
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+struct shorty {
+    const usock_addr *addr;
+    int count, status;
+    pthread_t thread;
+};
+
+static void *shorty_main(void *arg)
+{
+    struct shorty *c = arg;
+    for (int i = 0; i < c->count && c->status == 0; i++) {
+        int fd = client_fd(c->addr, SOCK_STREAM);
+        if (fd < 0) {
+            c->status = fd;
+            break;
+        }
+        char ch = 'x';
+        if (send_all(fd, &ch, 1) < 0 || recv_wait(fd, &ch, 1, EXPECT_MS) != 1 || ch != 'X')
+            c->status = -EIO;
+        close_rst(fd);
+    }
+    return NULL;
+}
+
+static void short_connections(const usock_addr *a, int n)
+{
+    struct shorty c[4];
+    for (int i = 0; i < 4; i++) {
+        c[i] = (struct shorty){.addr = a, .count = n / 4};
+        assert_int_equal(pthread_create(&c[i].thread, NULL, shorty_main, &c[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(c[i].thread, NULL);
+        assert_int_equal(c[i].status, 0);
+    }
+}
+
+/* One byte in, one byte out, upper-cased. */
+static int h_one(usock_request *rq)
+{
+    char c;
+    ssize_t n = usock_recv(rq->sock, &c, 1);
+    if (n <= 0)
+        return (int)n;
+    c = (char)(c - 'a' + 'A');
+    return usock_sendall(rq->sock, &c, 1);
+}
+
+static void memory_stays_flat(int mode)
+{
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, NULL, mode, SOCK_STREAM);
+    start(&r, AF_INET, h_one, NULL, &o);
+    int total = instrumented() ? 2000 : 100000;
+    short_connections(&r.addr, 1000);
+    long before = rss_kib();
+    short_connections(&r.addr, total - 1000);
+    long after = rss_kib();
+    wait_requests(r.srv, (uint64_t)total);
+    assert_int_equal(stats(r.srv).errors, 0);
+    stop(&r);
+    if (instrumented())
+        return;
+    assert_true(before > 0);
+    if (after - before > 1024)
+        fail_msg("RSS grew from %ld KiB to %ld KiB over %d connections", before, after, total);
+}
+
+static void threading_memory_stays_flat(void **state)
+{
+    (void)state;
+    memory_stays_flat(USOCK_SERVER_THREADING);
+}
+
+static void pool_memory_stays_flat(void **state)
+{
+    (void)state;
+    memory_stays_flat(USOCK_SERVER_POOL);
+}
+
+/* ---- out of descriptors -------------------------------------------------- */
+
+struct emfile_shared {
+    struct shared base; /* h_hold's */
+    atomic_int port;
+    atomic_int logged;
+    atomic_int stop;
+    atomic_int expect;
+};
+
+static void emfile_log(const char *line, void *udata)
+{
+    struct emfile_shared *es = udata;
+    if (strstr(line, "EMFILE"))
+        atomic_store(&es->logged, 1);
+}
+
+/* The child: a threading server under a descriptor limit a few above what
+ * it has open, serving until told to stop. Exits 0 when it served on to
+ * the end and counted every connection. */
+static int emfile_child(struct emfile_shared *es)
+{
+    alarm(120);
+    int open_fds = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        open_fds += fcntl(fd, F_GETFD) != -1;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = (rlim_t)open_fds + 24;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 10;
+    struct running r = {.poll_interval = 0.05};
+    usock_server_opts o;
+    usock_addr a;
+    usock_server_opts_init(&o);
+    o.mode = USOCK_SERVER_THREADING;
+    o.request_queue_size = 128;
+    o.log = emfile_log;
+    loopback(&a, AF_INET, 0);
+    if (usock_server_new(&r.srv, &a, h_hold, es, &o) < 0 ||
+        usock_server_address(r.srv, &a) < 0)
+        return 11;
+    if (pthread_create(&r.thread, NULL, serve_main, &r) != 0)
+        return 12;
+    atomic_store(&es->port, port_of(&a));
+    while (!atomic_load(&es->stop))
+        sleep_ms(5);
+    usock_server_shutdown(r.srv);
+    pthread_join(r.thread, NULL);
+    usock_server_stats st;
+    usock_server_stats_get(r.srv, &st);
+    usock_server_close(r.srv);
+    if (r.rc != 0)
+        return 13;
+    if (st.accepted != (uint64_t)atomic_load(&es->expect) || st.errors != 0)
+        return 14;
+    return 0;
+}
+
+/* CPU seconds (user + system) a process has used, from /proc. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    assert_non_null(p);
+    unsigned long ut = 0, st = 0;
+    /* After the name: state, then fields 4..13, then utime and stime. */
+    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st),
+                     2);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void emfile_backs_off_and_recovers(void **state)
+{
+    (void)state;
+    struct emfile_shared *es =
+        mmap(NULL, sizeof *es, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(es != MAP_FAILED);
+    memset(es, 0, sizeof *es);
+    enum { N = 40 };
+    atomic_store(&es->expect, N + 1);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(emfile_child(es));
+    long long end = mono_ms() + 20000;
+    while (!atomic_load(&es->port) && mono_ms() < end)
+        sleep_ms(5);
+    assert_true(atomic_load(&es->port) > 0);
+    usock_addr a;
+    loopback(&a, AF_INET, atomic_load(&es->port));
+    int fd[N];
+    for (int i = 0; i < N; i++)
+        fd[i] = hold_client(&a, 'e');
+    expect_byte(fd[0], 'e');
+    while (!atomic_load(&es->logged) && mono_ms() < end)
+        sleep_ms(5);
+    assert_true(atomic_load(&es->logged)); /* it ran out, and said so */
+    double c0 = cpu_seconds(pid);
+    long long t0 = mono_ms();
+    sleep_ms(1000);
+    double used = cpu_seconds(pid) - c0, wall = (double)(mono_ms() - t0) / 1000.0;
+    if (!under_valgrind() && used > 0.5 * wall)
+        fail_msg("the server used %.2f s of CPU in %.2f s while out of descriptors", used, wall);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still running */
+    for (int i = 0; i < N; i++)
+        close(fd[i]);
+    int z = hold_client(&a, 'z'); /* served again once descriptors are free */
+    expect_byte(z, 'z');
+    close(z);
+    atomic_store(&es->stop, 1);
+    int status = -1;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    munmap(es, sizeof *es);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(opts_defaults_are_pythons),
+        cmocka_unit_test(new_rejects_bad_arguments),
+        cmocka_unit_test(new_reports_address_in_use),
+        cmocka_unit_test(upper_example_answers_upper_cased),
+        cmocka_unit_test(each_mode_serves_100_concurrent_clients),
+        cmocka_unit_test(each_mode_moves_10_mb_intact),
+        cmocka_unit_test(each_mode_counts_exactly),
+        cmocka_unit_test(each_mode_answers_1000_datagrams),
+        cmocka_unit_test(ipv6_server_echoes),
+        cmocka_unit_test(dualstack_server_takes_ipv4),
+        cmocka_unit_test(unix_stream_server_echoes),
+        cmocka_unit_test(unix_datagram_server_answers),
+        cmocka_unit_test(unix_abstract_server_echoes),
+        cmocka_unit_test(shutdown_from_another_thread_while_handlers_run),
+        cmocka_unit_test(shutdown_from_own_thread_is_edeadlk),
+        cmocka_unit_test(request_shutdown_from_a_signal_handler),
+        cmocka_unit_test(serve_forever_twice_at_once_is_ebusy),
+        cmocka_unit_test(failing_handler_goes_to_handle_error),
+        cmocka_unit_test(default_handle_error_writes_one_log_line),
+        cmocka_unit_test(verify_request_refuses_a_peer),
+        cmocka_unit_test(handle_request_times_out_then_serves_one),
+        cmocka_unit_test(service_actions_runs_every_turn),
+        cmocka_unit_test(forking_child_crash_is_logged_and_counted),
+        cmocka_unit_test(forking_honours_max_children),
+        cmocka_unit_test(pool_with_full_queue_makes_accept_wait),
+        cmocka_unit_test(threading_close_without_blocking_leaves_handlers_running),
+        cmocka_unit_test(threading_memory_stays_flat),
+        cmocka_unit_test(pool_memory_stays_flat),
+        cmocka_unit_test(emfile_backs_off_and_recovers),
+    };
+    start_watchdog(240);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
