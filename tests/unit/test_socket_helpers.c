@@ -29,9 +29,12 @@ static void parse_port_takes_decimal_ports(void **state)
 static void parse_port_rejects_everything_else(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "-1", "65536", " 80", "80 ", "0x50", "+80", "999999999999",
-                         "99999999999999999999999", "8o", "eighty", "80\n", "4294967376",
-                         "1e2", "80.0", "-0", "\t80"};
+    const char *bad[] = {"",           "-1",           "65536",
+                         " 80",        "80 ",          "0x50",
+                         "+80",        "999999999999", "99999999999999999999999",
+                         "8o",         "eighty",       "80\n",
+                         "4294967376", "1e2",          "80.0",
+                         "-0",         "\t80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int r = usock_parse_port(bad[i]);
         if (r != USOCK_EINVAL)

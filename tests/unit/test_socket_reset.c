@@ -154,6 +154,25 @@ static void nonblocking_and_timed_sockets_report_the_reset_once(int af)
 }
 BOTH_FAMILIES(nonblocking_and_timed_sockets_report_the_reset_once)
 
+/* recv with flags follows the same rule: a peek or a DONTWAIT call that
+ * meets the reset reports it, once; then EOF. */
+static void flagged_recv_reports_the_reset_once(int af)
+{
+    char buf[8];
+    usock *s = reset_by_peer(af);
+    assert_code(usock_recv_flags(s, buf, sizeof buf, USOCK_MSG_PEEK), USOCK_ECONNRESET);
+    assert_count(usock_recv_flags(s, buf, sizeof buf, USOCK_MSG_PEEK), 0);
+    expect_reads_at_eof(s);
+    usock_close(s);
+
+    s = reset_by_peer(af);
+    assert_code(usock_recv_flags(s, buf, sizeof buf, USOCK_MSG_DONTWAIT), USOCK_ECONNRESET);
+    assert_count(usock_recv_flags(s, buf, sizeof buf, USOCK_MSG_DONTWAIT), 0);
+    expect_reads_at_eof(s);
+    usock_close(s);
+}
+BOTH_FAMILIES(flagged_recv_reports_the_reset_once)
+
 /* The reset is noticed by a call with a timeout (through the wait) too:
  * the reset arrives while read waits. */
 static void timed_read_sees_the_reset(int af)
@@ -405,6 +424,7 @@ int main(void)
         BOTH(read_readline_readall_each_report_the_reset_once),
         BOTH(send_reports_the_reset_once_then_epipe),
         BOTH(nonblocking_and_timed_sockets_report_the_reset_once),
+        BOTH(flagged_recv_reports_the_reset_once),
         BOTH(timed_read_sees_the_reset),
         BOTH(bytes_buffered_before_a_reset_are_still_returned),
         BOTH(readall_after_a_reset_keeps_the_bytes_for_the_next_call),

@@ -32,11 +32,11 @@ static void unix_name(const usock_addr *a, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)strnlen(un.sun_path, n), un.sun_path);
 }
 
-#define assert_unix_name(a, want)                                                 \
-    do {                                                                          \
-        char got_[128];                                                           \
-        unix_name((a), got_, sizeof got_);                                        \
-        if (strcmp(got_, (want)) != 0)                                            \
+#define assert_unix_name(a, want)                                                      \
+    do {                                                                               \
+        char got_[128];                                                                \
+        unix_name((a), got_, sizeof got_);                                             \
+        if (strcmp(got_, (want)) != 0)                                                 \
             fail_msg("address names \"%s\", want \"%s\"", got_, (const char *)(want)); \
     } while (0)
 
@@ -152,6 +152,70 @@ static void addr_format_and_parse_round_trip(void **state)
     assert_string_equal(small, "");
 }
 
+/* The longest names there are fit USOCK_ADDRSTRLEN, both ways. */
+static void longest_names_fit_addrstrlen(void **state)
+{
+    (void)state;
+    size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
+    char name[256];
+    for (int abstract = 0; abstract < 2; abstract++) {
+        memset(name, 'n', sizeof name);
+        name[0] = abstract ? '@' : '/';
+        name[abstract ? max : max - 1] = '\0';
+        usock_addr a, b;
+        int r = usock_addr_from_path(&a, name);
+        if (r != 0)
+            fail_msg("from_path of a %zu-byte %s = %d (%s)", strlen(name),
+                     abstract ? "abstract name" : "path", r, usock_errname(r));
+        char text[USOCK_ADDRSTRLEN];
+        assert_int_equal(usock_addr_format(&a, text, sizeof text), (int)strlen(name));
+        assert_string_equal(text, name);
+        assert_ok(usock_addr_parse(&b, text));
+        assert_int_equal(b.len, a.len);
+        assert_memory_equal(&b.ss, &a.ss, a.len);
+    }
+    /* The longest abstract name binds, and getsockname gives it back. */
+    char an[256];
+    abstract_name(an, sizeof an, "");
+    size_t k = strlen(an);
+    memset(an + k, 'z', max - k);
+    an[max] = '\0';
+    usock_addr a = unix_addr(an), got;
+    usock *s;
+    assert_ok(usock_socket(&s, AF_UNIX, SOCK_STREAM, 0));
+    assert_ok(usock_bind(s, &a));
+    assert_ok(usock_getsockname(s, &got));
+    char text[USOCK_ADDRSTRLEN];
+    assert_int_equal(usock_addr_format(&got, text, sizeof text), (int)max);
+    assert_string_equal(text, an);
+    usock_close(s);
+}
+
+/* A datagram from an unbound socket: recvfrom reports the sender as ""
+ * with family AF_UNIX (Python's ''). */
+static void dgram_from_an_unnamed_sender(void **state)
+{
+    (void)state;
+    char name[96];
+    abstract_name(name, sizeof name, "unnamed");
+    usock_addr to = unix_addr(name), from;
+    usock *srv, *c;
+    assert_ok(usock_socket(&srv, AF_UNIX, SOCK_DGRAM, 0));
+    assert_ok(usock_bind(srv, &to));
+    assert_ok(usock_socket(&c, AF_UNIX, SOCK_DGRAM, 0));
+    assert_count(usock_sendto(c, "anon", 4, &to), 4);
+    char buf[8];
+    memset(&from, 0x33, sizeof from);
+    assert_count(usock_recvfrom(srv, buf, sizeof buf, &from), 4);
+    assert_memory_equal(buf, "anon", 4);
+    assert_int_equal(usock_addr_family(&from), AF_UNIX);
+    char text[USOCK_ADDRSTRLEN];
+    assert_int_equal(usock_addr_format(&from, text, sizeof text), 0);
+    assert_string_equal(text, "");
+    usock_close(c);
+    usock_close(srv);
+}
+
 /* ---- stream sockets ------------------------------------------------------ */
 
 /* bind, listen, accept, connect; an echo both ways; readline; names. */
@@ -172,7 +236,11 @@ static void check_stream(const usock_addr *addr, const char *name)
     assert_ok(usock_connect(c, addr));
     usock_addr peer;
     memset(&peer, 0x77, sizeof peer);
-    assert_ok(usock_accept(l, &srv, &peer)); /* an unnamed client */
+    assert_ok(usock_accept(l, &srv, &peer));
+    /* An unnamed client: "" (Python's ''), family AF_UNIX. */
+    assert_int_equal(usock_addr_family(&peer), AF_UNIX);
+    assert_int_equal(usock_addr_format(&peer, text, sizeof text), 0);
+    assert_string_equal(text, "");
     assert_ok(usock_getpeername(c, &got));
     assert_unix_name(&got, name);
 
@@ -371,11 +439,13 @@ int main(void)
         cmocka_unit_test(addr_from_path_length_limits),
         cmocka_unit_test(addr_from_path_bad_arguments_are_einval),
         cmocka_unit_test(addr_format_and_parse_round_trip),
+        cmocka_unit_test(longest_names_fit_addrstrlen),
         cmocka_unit_test(stream_on_a_file),
         cmocka_unit_test(stream_on_an_abstract_name),
         cmocka_unit_test(connect_to_a_missing_path_fails),
         cmocka_unit_test(dgram_on_files),
         cmocka_unit_test(dgram_on_abstract_names),
+        cmocka_unit_test(dgram_from_an_unnamed_sender),
         cmocka_unit_test(socketpair_stream),
         cmocka_unit_test(socketpair_dgram),
         cmocka_unit_test(socketpair_bad_arguments_fail_and_leak_nothing),
