@@ -311,3 +311,15 @@ int open_usock_server(usock_server **server, const char *host, int port, usock_h
     fflush(stdout);
     return 0;
 }
+
+int serve(usock_server *server, long count, const char *where)
+{
+    int r = 0;
+
+    if (count < 0)
+        r = usock_server_serve_forever(server, -1);
+    for (; count > 0 && r == 0; count--)
+        r = usock_server_handle_request(server);
+    usock_server_close(server);
+    return r < 0 ? fail("serve", where, r) : 0;
+}

@@ -131,6 +131,10 @@ int accept_client(usock *s, const char *where, usock **conn, char *who);
 int open_usock_server(usock_server **server, const char *host, int port, usock_handler handler,
                       const usock_server_opts *opts, char *where);
 
+/* server.serve_forever(), or handle_request() count times when count >= 0;
+ * then server_close(). Returns 0, or 1 after "PROG: serve WHERE: reason". */
+int serve(usock_server *server, long count, const char *where);
+
 /* A handle_error for the servers: "PROG: handle ADDR: reason" on stderr. */
 void report_error(usock_server *server, const usock_addr *peer, int err, void *udata);
 

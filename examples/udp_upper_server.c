@@ -57,9 +57,7 @@ int main(int argc, char **argv)
     long count = -1;
     usock_server *server = NULL;
     char where[USOCK_ADDRSTRLEN];
-    int r;
-
-    r = server_args(argc, argv, &host, &port, &count);
+    int r = server_args(argc, argv, &host, &port, &count);
     if (r != 0)
         return r;
 
@@ -71,11 +69,5 @@ int main(int argc, char **argv)
     if (open_usock_server(&server, host, port, handle, &opts, where) != 0)
         return 1;
 
-    if (count < 0)
-        r = usock_server_serve_forever(server, -1);
-    else
-        for (r = 0; count > 0 && r == 0; count--)
-            r = usock_server_handle_request(server);
-    usock_server_close(server);
-    return r < 0 ? fail("serve", where, r) : 0;
+    return serve(server, count, where);
 }
