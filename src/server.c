@@ -52,6 +52,8 @@ struct job {
 /* A request on its way to a thread of its own; the packet follows. */
 struct tjob {
     usock_server *srv;
+    struct tjob *next; /* in the list of finished threads */
+    pthread_t self;
     usock *conn;
     usock_addr peer;
     size_t len;
@@ -90,14 +92,15 @@ struct usock_server {
 
     pthread_mutex_t log_mu;
 
-    /* Threading (under mu). A finished thread is joined by the next one to
-     * finish (or by server_close), so at most one waits to be joined. The
-     * server is freed by whoever drops the last reference. */
+    /* Threading (under mu). A finished thread puts itself on the finished
+     * list and returns; the loop joins the list before it starts the next
+     * thread and every turn, so finished threads never pile up, and no
+     * thread waits for another. The server is freed by whoever drops the
+     * last reference. */
     pthread_attr_t attr;
     int attr_ok;
     int nthreads, refs;
-    int has_last;
-    pthread_t last_done;
+    struct tjob *finished;
 
     /* Pool (under qmu). Datagram buffers: queue_size + workers, enough
      * for a full queue and one in every worker's hands. */
@@ -257,34 +260,47 @@ static void run_request(usock_server *s, usock *conn, const usock_addr *peer, co
 
 static void destroy(usock_server *s);
 
+/* Joins the finished threads (each has done all but return) and frees
+ * their jobs; the calling thread, if on the list, detaches itself. */
+static void join_finished(usock_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    struct tjob *j = s->finished;
+    s->finished = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (j) {
+        struct tjob *next = j->next;
+        if (pthread_equal(j->self, pthread_self()))
+            pthread_detach(j->self);
+        else
+            pthread_join(j->self, NULL);
+        free(j);
+        j = next;
+    }
+}
+
 static void *thread_main(void *arg)
 {
     struct tjob *j = arg;
     usock_server *s = j->srv;
     run_request(s, j->conn, &j->peer, j->data, j->len, 0);
-    free(j);
 
     int daemon = s->o.daemon_threads;
-    pthread_t prev = pthread_self();
-    int had = 0;
     pthread_mutex_lock(&s->mu);
     if (!daemon) {
-        prev = s->last_done;
-        had = s->has_last;
-        s->last_done = pthread_self();
-        s->has_last = 1;
+        j->self = pthread_self();
+        j->next = s->finished;
+        s->finished = j;
     }
     s->nthreads--;
     int last = --s->refs == 0;
     if (s->nthreads == 0)
         pthread_cond_broadcast(&s->done);
     pthread_mutex_unlock(&s->mu);
-    /* The previous thread to finish has nothing left to do but return. */
-    if (had)
-        pthread_join(prev, NULL);
-    if (last) {
-        if (!daemon)
-            pthread_detach(pthread_self());
+    if (daemon)
+        free(j);
+    if (last) { /* server_close has gone: nobody else will join */
+        join_finished(s);
         destroy(s);
     }
     return NULL;
@@ -293,6 +309,7 @@ static void *thread_main(void *arg)
 static void spawn_thread(usock_server *s, usock *conn, const usock_addr *peer, const void *data,
                          size_t len)
 {
+    join_finished(s);
     struct tjob *j = malloc(sizeof *j + (conn ? 0 : len));
     if (!j) {
         drop_request(s, conn, peer, USOCK_ENOMEM);
@@ -396,6 +413,15 @@ __attribute__((noreturn)) static void child_main(usock_server *s, usock *conn,
     _exit(0);
 }
 
+/* Closes a socket of the poll; unregistered first, so that the poll does
+ * not report it closed (USOCK_POLLNVAL) on a later turn. */
+static void forget(usock_server *s, usock *sock)
+{
+    if (s->poll && sock)
+        usock_poll_unregister(s->poll, sock);
+    usock_close(sock);
+}
+
 static int free_kid(usock_server *s)
 {
     for (int i = 0; i < s->o.max_children; i++)
@@ -444,7 +470,7 @@ static void reap(usock_server *s, struct child *c)
     while ((r = waitpid(c->pid, &st, 0)) < 0 && errno == EINTR) {
     }
     pid_t pid = c->pid;
-    usock_close(c->end);
+    forget(s, c->end);
     *c = (struct child){0};
     s->nkids--;
     if (r != pid || (WIFEXITED(st) && WEXITSTATUS(st) == 0))
@@ -517,17 +543,10 @@ static void dispatch(usock_server *s, usock *conn, const usock_addr *peer, const
 {
     add(&s->st->active, 1);
     switch (s->o.mode) {
-    case USOCK_SERVER_THREADING:
-        spawn_thread(s, conn, peer, data, len);
-        break;
-    case USOCK_SERVER_FORKING:
-        fork_request(s, conn, peer, data, len);
-        break;
-    case USOCK_SERVER_POOL:
-        enqueue(s, conn, peer, data, len);
-        break;
-    default:
-        run_request(s, conn, peer, data, len, 0);
+    case USOCK_SERVER_THREADING: spawn_thread(s, conn, peer, data, len); break;
+    case USOCK_SERVER_FORKING: fork_request(s, conn, peer, data, len); break;
+    case USOCK_SERVER_POOL: enqueue(s, conn, peer, data, len); break;
+    default: run_request(s, conn, peer, data, len, 0);
     }
 }
 
@@ -550,8 +569,7 @@ static int take_one(usock_server *s)
         if (s->o.conn_timeout >= 0)
             usock_settimeout(conn, s->o.conn_timeout);
     } else {
-        n = usock_recvfrom_flags(s->sock, s->pkt, s->o.max_packet_size, &peer,
-                                 USOCK_MSG_DONTWAIT);
+        n = usock_recvfrom_flags(s->sock, s->pkt, s->o.max_packet_size, &peer, USOCK_MSG_DONTWAIT);
         if (n < 0)
             return 0;
     }
@@ -573,6 +591,8 @@ static int take_one(usock_server *s)
 static int turn(usock_server *s, int ms, int once)
 {
     usock_event ev[MAX_EVENTS];
+    if (s->o.mode == USOCK_SERVER_THREADING)
+        join_finished(s);
     int r = gate(s);
     if (r < 0)
         return r;
@@ -593,7 +613,7 @@ static int turn(usock_server *s, int ms, int once)
             usock_wake_clear(s->waker);
         else if (ev[i].udata == &s->sock)
             ready = s->listening;
-        else if (ev[i].udata)
+        else if (ev[i].udata && ev[i].sock && ((struct child *)ev[i].udata)->end == ev[i].sock)
             reap(s, ev[i].udata);
     }
     while (ready && taken < (once ? 1 : BATCH) && may_take(s)) {
@@ -887,8 +907,8 @@ static int init_server(usock_server *s, const usock_addr *addr)
         return r;
     s->st = &s->st_local;
     if (s->o.mode == USOCK_SERVER_FORKING) {
-        void *m = mmap(NULL, sizeof *s->st, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                       -1, 0);
+        void *m =
+            mmap(NULL, sizeof *s->st, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED)
             return -errno;
         s->st = m;
@@ -950,7 +970,7 @@ static void close_children(usock_server *s)
         if (s->o.block_on_close)
             reap(s, &s->kids[i]);
         else {
-            usock_close(s->kids[i].end);
+            forget(s, s->kids[i].end);
             s->kids[i] = (struct child){0};
             s->nkids--;
         }
@@ -970,23 +990,19 @@ USOCK_API void usock_server_close(usock_server *s)
     /* A stream listener goes at once; a datagram socket stays for the
      * handler threads that may still reply on it. */
     if (s->o.type == SOCK_STREAM || s->o.mode != USOCK_SERVER_THREADING) {
-        usock_close(s->sock);
+        forget(s, s->sock);
         s->sock = NULL;
     }
     int wait = s->o.mode == USOCK_SERVER_THREADING && s->o.block_on_close && !s->o.daemon_threads;
     pthread_mutex_lock(&s->mu);
     while (wait && s->nthreads > 0)
         pthread_cond_wait(&s->done, &s->mu);
-    /* With threads still running, the last of them is left to be joined
-     * by the next to finish, and the very last one detaches itself. */
-    int join = s->nthreads == 0 && s->has_last;
-    pthread_t t = s->last_done;
-    if (join)
-        s->has_last = 0;
+    /* With threads still running, the last of them joins the others. */
+    int join = s->nthreads == 0;
     int last = --s->refs == 0;
     pthread_mutex_unlock(&s->mu);
     if (join)
-        pthread_join(t, NULL);
+        join_finished(s);
     if (last)
         destroy(s);
 }

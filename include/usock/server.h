@@ -51,11 +51,11 @@ typedef struct usock_server_opts {
     int request_queue_size;   /* listen backlog; default 5 (Python's) */
     double conn_timeout;      /* each connection's socket timeout; < 0 None (default) */
     double timeout;           /* handle_request's bound; < 0 None (default) */
-    int block_on_close;       /* threading/forking: server_close waits; default 1 */
+    int block_on_close;       /* threading/forking/pool: server_close waits; default 1 */
     int daemon_threads;       /* threading: never joined; default 0 */
     int max_children;         /* forking: at most this many at once; default 40 */
     int workers;              /* pool: worker threads; 0 = the number of cores */
-    int queue_size;           /* pool: queued connections; 0 = 4 x workers */
+    int queue_size;           /* pool: queued requests (full: accept waits); 0 = 4 x workers */
     size_t max_packet_size;   /* datagram servers; default 8192 (Python's) */
 
     /* Python's verify_request: 0 drops the peer before the handler (the
@@ -93,8 +93,9 @@ USOCK_API int usock_server_serve_forever(usock_server *srv, double poll_interval
 
 /* Python's shutdown(): tells serve_forever to return and waits until it has
  * (from another thread; from serve_forever's own thread it would wait
- * forever, and returns USOCK_EDEADLK instead). Returns at once if it is not
- * serving. */
+ * forever, and returns USOCK_EDEADLK instead, the request still standing).
+ * Returns at once if it is not serving; as in Python, the next
+ * serve_forever then returns at once. */
 USOCK_API int usock_server_shutdown(usock_server *srv);
 
 /* The same request without the wait: async-signal-safe, for a signal
@@ -107,8 +108,11 @@ USOCK_API void usock_server_request_shutdown(usock_server *srv);
 USOCK_API int usock_server_handle_request(usock_server *srv);
 
 /* Python's server_close(): closes the listener, waits for threads and
- * children when block_on_close, stops the pool's workers, and frees the
- * server. NULL ok. Not while serve_forever runs. */
+ * children when block_on_close, stops the pool's workers (after they serve
+ * the queue when block_on_close), and frees the server. Threads it does not
+ * wait for keep the server alive until the last one ends. If serve_forever
+ * runs in another thread it is shut down first. NULL ok. Not from a
+ * handler. */
 USOCK_API void usock_server_close(usock_server *srv);
 
 /* The bound address (Python's server_address, with the real port). */
@@ -118,7 +122,8 @@ USOCK_API int usock_server_address(const usock_server *srv, usock_addr *a);
 USOCK_API usock *usock_server_socket(const usock_server *srv);
 
 /* Counters, readable at any time from any thread. Forking mode counts its
- * children's requests and bytes too. */
+ * children's requests and bytes too. A request is counted (and handed to
+ * handle_error) before its connection is closed. */
 typedef struct usock_server_stats {
     uint64_t accepted;  /* connections (stream) or datagrams received */
     uint64_t active;    /* requests being handled now */

@@ -72,8 +72,19 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const int modes[] = {USOCK_SERVER_SEQUENTIAL, USOCK_SERVER_THREADING,
-                            USOCK_SERVER_FORKING, USOCK_SERVER_POOL};
+/* Forking mode is tested in the normal and ASan builds only. Under
+ * valgrind a forked child's exit status is valgrind's verdict on the child
+ * (the memory of the parent's other threads counts as lost there), which
+ * the server rightly counts as a failed child. Under ThreadSanitizer a
+ * child forked while the client threads run now and then hangs in the
+ * sanitizer's runtime. */
+static int skip_forking(int mode)
+{
+    return mode == USOCK_SERVER_FORKING && (under_valgrind() || under_tsan());
+}
+
+static const int modes[] = {USOCK_SERVER_SEQUENTIAL, USOCK_SERVER_THREADING, USOCK_SERVER_FORKING,
+                            USOCK_SERVER_POOL};
 
 /* ---- shared test state ----------------------------------------------------
  * Handlers of forked children write here too, so it is a MAP_SHARED
@@ -82,13 +93,13 @@ struct shared {
     atomic_int handled;     /* handler calls */
     atomic_int errors_seen; /* handle_error calls */
     atomic_int last_error;
-    atomic_int timeouts;    /* handle_timeout calls */
-    atomic_int actions;     /* service_actions calls */
-    atomic_int refuse;      /* verify_request says no */
+    atomic_int timeouts; /* handle_timeout calls */
+    atomic_int actions;  /* service_actions calls */
+    atomic_int refuse;   /* verify_request says no */
     atomic_int peer_family;
     atomic_int deadlk;
-    atomic_ullong sum;      /* checksum of what a handler received */
-    atomic_ullong got;      /* its length */
+    atomic_ullong sum; /* checksum of what a handler received */
+    atomic_ullong got; /* its length */
     pthread_mutex_t log_mu;
     char log[4096];
 };
@@ -205,8 +216,8 @@ static int h_upper(usock_request *rq)
     size_t a = 0, b = (size_t)n;
     while (a < b && (buf[a] == ' ' || buf[a] == '\n' || buf[a] == '\r' || buf[a] == '\t'))
         a++;
-    while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\n' || buf[b - 1] == '\r' ||
-                     buf[b - 1] == '\t'))
+    while (b > a &&
+           (buf[b - 1] == ' ' || buf[b - 1] == '\n' || buf[b - 1] == '\r' || buf[b - 1] == '\t'))
         b--;
     for (size_t i = a; i < b; i++)
         if (buf[i] >= 'a' && buf[i] <= 'z')
@@ -279,6 +290,9 @@ static void opts_for(usock_server_opts *o, struct shared *sh, int mode, int type
     o->request_queue_size = 128;
     o->log = on_log;
     o->workers = 4;
+    /* Bounds a forked child left holding a connection when a test fails
+     * (each child inherits this process's client sockets). */
+    o->conn_timeout = 30.0;
     (void)sh;
 }
 
@@ -389,7 +403,7 @@ static ssize_t recv_to_eof(int fd, char *buf, size_t cap)
 {
     size_t got = 0;
     for (;;) {
-        ssize_t r = recv_wait(fd, buf + got, cap - got, EXPECT_MS);
+        ssize_t r = recv_wait(fd, buf + got, cap - got, 6 * EXPECT_MS); /* sequential, sanitized */
         if (r < 0)
             return r;
         if (r == 0)
@@ -430,6 +444,15 @@ static void close_rst(int fd)
     close(fd);
 }
 
+/* Closes a client so that the server sees the end at once: forked
+ * children of the server inherit a copy of every client socket of this
+ * process, so close() alone would not send the FIN. */
+static void bye(int fd)
+{
+    shutdown(fd, SHUT_RDWR);
+    close(fd);
+}
+
 /* An echo client: its own pattern of n bytes, all back, compared. */
 struct echo_client {
     const usock_addr *addr;
@@ -460,8 +483,11 @@ static void *echo_client_main(void *arg)
     shutdown(fd, SHUT_WR);
     ssize_t got = recv_to_eof(fd, in, c->n + 1);
     if (c->status == 0)
-        c->status = got != (ssize_t)c->n ? 1000 : memcmp(in, out, c->n) ? 1001 : 0;
-    close(fd);
+        c->status = got < 0                 ? (int)got
+                    : got != (ssize_t)c->n  ? 1000
+                    : memcmp(in, out, c->n) ? 1001
+                                            : 0;
+    bye(fd);
 done:
     free(out);
     free(in);
@@ -492,7 +518,8 @@ static void echo_clients(const usock_addr *a, int nclients, size_t n)
     pthread_barrier_destroy(&go);
     free(c);
     if (bad)
-        fail_msg("%d of %d clients failed, the first with %d", bad, nclients, first);
+        fail_msg("%d of %d clients failed, the first with %d (%s)", bad, nclients, first,
+                 first > 0 ? "short or wrong echo" : strerror(-first));
 }
 
 /* ---- options and creation ------------------------------------------------ */
@@ -574,7 +601,7 @@ static void upper_example_answers_upper_cased(void **state)
     ssize_t n = recv_to_eof(fd, buf, sizeof buf);
     assert_int_equal(n, 11);
     assert_memory_equal(buf, "HELLO WORLD", 11);
-    close(fd);
+    bye(fd);
     stop(&r);
 }
 
@@ -584,6 +611,8 @@ static void each_mode_serves_100_concurrent_clients(void **state)
 {
     (void)state;
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        if (skip_forking(modes[m]))
+            continue;
         struct shared *sh = shared_new();
         struct running r;
         usock_server_opts o;
@@ -631,6 +660,8 @@ static void each_mode_moves_10_mb_intact(void **state)
     }
     uint64_t want = fnv(FNV0, data, n);
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        if (skip_forking(modes[m]))
+            continue;
         struct shared *sh = shared_new();
         struct running r;
         usock_server_opts o;
@@ -646,7 +677,7 @@ static void each_mode_moves_10_mb_intact(void **state)
             total += (uint64_t)k;
         }
         pthread_join(b.thread, NULL);
-        close(b.fd);
+        bye(b.fd);
         assert_int_equal(k, 0);
         assert_int_equal(total, n);
         assert_true(h == want); /* what came back */
@@ -667,6 +698,8 @@ static void each_mode_counts_exactly(void **state)
 {
     (void)state;
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        if (skip_forking(modes[m]))
+            continue;
         struct shared *sh = shared_new();
         struct running r;
         usock_server_opts o;
@@ -682,7 +715,7 @@ static void each_mode_counts_exactly(void **state)
             assert_ok(send_all(fd, msg, 100 - (size_t)i));
             shutdown(fd, SHUT_WR);
             assert_int_equal(recv_to_eof(fd, back, sizeof back), 100 - i);
-            close(fd);
+            bye(fd);
         }
         wait_requests(r.srv, 3);
         st = stats(r.srv);
@@ -708,9 +741,9 @@ static void datagrams_answered(const usock_addr *server, int client, int n, uint
         int len = snprintf(msg, sizeof msg, "datagram number %d", i);
         for (int k = 0; k <= len; k++)
             want[k] = msg[k] >= 'a' && msg[k] <= 'z' ? (char)(msg[k] - 'a' + 'A') : msg[k];
-        assert_int_equal(sendto(client, msg, (size_t)len, 0,
-                                (const struct sockaddr *)&server->ss, server->len),
-                         len);
+        assert_int_equal(
+            sendto(client, msg, (size_t)len, 0, (const struct sockaddr *)&server->ss, server->len),
+            len);
         ssize_t k = recv_wait(client, got, sizeof got, EXPECT_MS);
         if (k != len || memcmp(got, want, (size_t)len) != 0)
             fail_msg("datagram %d: got %zd bytes", i, k);
@@ -722,17 +755,20 @@ static void each_mode_answers_1000_datagrams(void **state)
 {
     (void)state;
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        if (skip_forking(modes[m]))
+            continue;
         struct shared *sh = shared_new();
         struct running r;
         usock_server_opts o;
         opts_for(&o, sh, modes[m], SOCK_DGRAM);
         start(&r, AF_INET, h_dgram, sh, &o);
         int port, fd = raw_bound(AF_INET, SOCK_DGRAM, &port);
-        int n = under_valgrind() ? 100 : modes[m] == USOCK_SERVER_FORKING && instrumented() ? 200
-                                                                                             : 1000;
+        int n = under_valgrind()                                     ? 100
+                : modes[m] == USOCK_SERVER_FORKING && instrumented() ? 200
+                                                                     : 1000;
         uint64_t bytes;
         datagrams_answered(&r.addr, fd, n, &bytes);
-        close(fd);
+        bye(fd);
         wait_requests(r.srv, (uint64_t)n);
         usock_server_stats st = stats(r.srv);
         assert_int_equal(st.accepted, n);
@@ -834,7 +870,7 @@ static void unix_datagram_server_answers(void **state)
     assert_int_equal(bind(fd, (struct sockaddr *)&ca.ss, ca.len), 0);
     uint64_t bytes;
     datagrams_answered(&a, fd, 50, &bytes);
-    close(fd);
+    bye(fd);
     wait_requests(r.srv, 50);
     assert_int_equal(stats(r.srv).bytes_out, bytes);
     stop(&r);
@@ -886,7 +922,7 @@ static void shutdown_from_another_thread_while_handlers_run(void **state)
     assert_int_equal(r.rc, 0);
     assert_ok(usock_server_shutdown(r.srv)); /* not serving: at once */
     for (int i = 0; i < 5; i++)
-        close(fds[i]);
+        bye(fds[i]);
     usock_server_close(r.srv); /* block_on_close: waits for them */
     shared_free(sh);
 }
@@ -901,7 +937,7 @@ static void shutdown_from_own_thread_is_edeadlk(void **state)
     start(&r, AF_INET, h_hold, sh, &o);
     int fd = hold_client(&r.addr, 'S');
     expect_byte(fd, 'S');
-    close(fd);
+    bye(fd);
     pthread_join(r.thread, NULL); /* the request stands: it returns */
     assert_int_equal(r.rc, 0);
     assert_code(atomic_load(&sh->deadlk), USOCK_EDEADLK);
@@ -932,7 +968,7 @@ static void *kicker_main(void *arg)
     if (k->status == 0)
         k->status = recv_wait(fd, &c, 1, EXPECT_MS) == 1 ? 0 : -EIO;
     if (fd >= 0)
-        close(fd);
+        bye(fd);
     pthread_kill(k->target, SIGUSR1);
     return NULL;
 }
@@ -991,10 +1027,10 @@ static void failing_handler_goes_to_handle_error(void **state)
     int fd = hold_client(&r.addr, 'F');
     char c;
     assert_int_equal(recv_wait(fd, &c, 1, EXPECT_MS), 0); /* closed */
-    close(fd);
+    bye(fd);
     fd = hold_client(&r.addr, 'n'); /* the next one is served */
     expect_byte(fd, 'n');
-    close(fd);
+    bye(fd);
     wait_requests(r.srv, 2);
     assert_int_equal(atomic_load(&sh->errors_seen), 1);
     assert_code(atomic_load(&sh->last_error), USOCK_EPROTO);
@@ -1016,7 +1052,7 @@ static void default_handle_error_writes_one_log_line(void **state)
     int fd = hold_client(&r.addr, 'F');
     char c;
     assert_int_equal(recv_wait(fd, &c, 1, EXPECT_MS), 0);
-    close(fd);
+    bye(fd);
     wait_requests(r.srv, 1);
     assert_true(log_has(sh, "Exception occurred during processing of request from 127.0.0.1:"));
     assert_true(log_has(sh, "EPROTO"));
@@ -1025,6 +1061,28 @@ static void default_handle_error_writes_one_log_line(void **state)
     assert_non_null(nl);
     assert_int_equal(nl[1], '\0'); /* one line */
     pthread_mutex_unlock(&sh->log_mu);
+    stop(&r);
+    shared_free(sh);
+}
+
+static void conn_timeout_bounds_a_silent_client(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_POOL, SOCK_STREAM);
+    o.conn_timeout = 0.1;
+    o.handle_error = on_error;
+    start(&r, AF_INET, h_hold, sh, &o);
+    int fd = client_fd(&r.addr, SOCK_STREAM); /* says nothing */
+    assert_true(fd >= 0);
+    char c;
+    assert_int_equal(recv_wait(fd, &c, 1, EXPECT_MS), 0); /* the server gave up */
+    bye(fd);
+    wait_requests(r.srv, 1);
+    assert_code(atomic_load(&sh->last_error), USOCK_ETIMEDOUT);
+    assert_int_equal(stats(r.srv).errors, 1);
     stop(&r);
     shared_free(sh);
 }
@@ -1043,12 +1101,12 @@ static void verify_request_refuses_a_peer(void **state)
     assert_true(fd >= 0);
     char c;
     assert_int_equal(recv_wait(fd, &c, 1, EXPECT_MS), 0); /* closed unserved */
-    close(fd);
+    bye(fd);
     wait_accepted(r.srv, 1);
     atomic_store(&sh->refuse, 0);
     fd = hold_client(&r.addr, 'y');
     expect_byte(fd, 'y');
-    close(fd);
+    bye(fd);
     wait_requests(r.srv, 1);
     assert_int_equal(atomic_load(&sh->handled), 1);
     assert_int_equal(stats(r.srv).accepted, 2);
@@ -1088,8 +1146,8 @@ static void handle_request_times_out_then_serves_one(void **state)
     assert_int_equal(recv_to_eof(fd2, buf, sizeof buf), 3);
     assert_memory_equal(buf, "TWO", 3);
     assert_int_equal(atomic_load(&sh->timeouts), 1);
-    close(fd1);
-    close(fd2);
+    bye(fd1);
+    bye(fd2);
     usock_server_close(s);
     shared_free(sh);
 }
@@ -1117,6 +1175,8 @@ static void service_actions_runs_every_turn(void **state)
 static void forking_child_crash_is_logged_and_counted(void **state)
 {
     (void)state;
+    if (skip_forking(USOCK_SERVER_FORKING))
+        skip();
     struct shared *sh = shared_new();
     struct running r;
     usock_server_opts o;
@@ -1126,14 +1186,14 @@ static void forking_child_crash_is_logged_and_counted(void **state)
     char c;
     ssize_t k = recv_wait(fd, &c, 1, EXPECT_MS);
     assert_true(k == 0 || k == -ECONNRESET);
-    close(fd);
+    bye(fd);
     long long end = mono_ms() + 10000;
     while (stats(r.srv).errors < 1 && mono_ms() < end)
         sleep_ms(2);
     assert_int_equal(stats(r.srv).errors, 1);
     fd = hold_client(&r.addr, 'n');
     expect_byte(fd, 'n');
-    close(fd);
+    bye(fd);
     wait_requests(r.srv, 1); /* the crashed one never returned */
     usock_server_stats st = stats(r.srv);
     assert_int_equal(st.accepted, 2);
@@ -1146,6 +1206,8 @@ static void forking_child_crash_is_logged_and_counted(void **state)
 static void forking_honours_max_children(void **state)
 {
     (void)state;
+    if (skip_forking(USOCK_SERVER_FORKING))
+        skip();
     struct shared *sh = shared_new();
     struct running r;
     usock_server_opts o;
@@ -1160,10 +1222,10 @@ static void forking_honours_max_children(void **state)
     expect_silence(c); /* two children run: the third waits */
     assert_int_equal(stats(r.srv).accepted, 2);
     assert_int_equal(stats(r.srv).active, 2);
-    close(a);
+    bye(a);
     expect_byte(c, 'c'); /* one ended: the third is served */
-    close(b);
-    close(c);
+    bye(b);
+    bye(c);
     wait_requests(r.srv, 3);
     assert_int_equal(stats(r.srv).errors, 0);
     stop(&r);
@@ -1189,10 +1251,10 @@ static void pool_with_full_queue_makes_accept_wait(void **state)
     wait_accepted(r.srv, 3); /* one in the worker's hands, two queued */
     expect_silence(fd[1]);
     assert_int_equal(stats(r.srv).accepted, 3); /* the rest wait in the backlog */
-    for (int i = 0; i < 6; i++) { /* nobody dropped: each served in turn */
+    for (int i = 0; i < 6; i++) {               /* nobody dropped: each served in turn */
         if (i > 0)
             expect_byte(fd[i], (char)('0' + i));
-        close(fd[i]);
+        bye(fd[i]);
     }
     wait_requests(r.srv, 6);
     assert_int_equal(stats(r.srv).accepted, 6);
@@ -1214,9 +1276,9 @@ static void threading_close_without_blocking_leaves_handlers_running(void **stat
     expect_byte(fd, 'q');
     assert_ok(usock_server_shutdown(r.srv));
     pthread_join(r.thread, NULL);
-    usock_server_close(r.srv); /* returns with the handler still running */
+    usock_server_close(r.srv);                    /* returns with the handler still running */
     assert_int_equal(send_all(fd, "more", 4), 0); /* it still reads */
-    close(fd);                                   /* it ends, and frees the server */
+    bye(fd);                                      /* it ends, and frees the server */
     sleep_ms(QUIET_MS);
     shared_free(sh);
 }
@@ -1323,6 +1385,7 @@ struct emfile_shared {
     atomic_int logged;
     atomic_int stop;
     atomic_int expect;
+    atomic_int result; /* the child's verdict: 0 ok; its exit status is valgrind's under valgrind */
 };
 
 static void emfile_log(const char *line, void *udata)
@@ -1354,8 +1417,7 @@ static int emfile_child(struct emfile_shared *es)
     o.request_queue_size = 128;
     o.log = emfile_log;
     loopback(&a, AF_INET, 0);
-    if (usock_server_new(&r.srv, &a, h_hold, es, &o) < 0 ||
-        usock_server_address(r.srv, &a) < 0)
+    if (usock_server_new(&r.srv, &a, h_hold, es, &o) < 0 || usock_server_address(r.srv, &a) < 0)
         return 11;
     if (pthread_create(&r.thread, NULL, serve_main, &r) != 0)
         return 12;
@@ -1369,8 +1431,12 @@ static int emfile_child(struct emfile_shared *es)
     usock_server_close(r.srv);
     if (r.rc != 0)
         return 13;
-    if (st.accepted != (uint64_t)atomic_load(&es->expect) || st.errors != 0)
-        return 14;
+    /* valgrind emulates the limit by closing a descriptor the kernel gave
+     * above it: those connections are lost, and not counted. */
+    if (atomic_load(&es->expect) >= 0 && st.accepted != (uint64_t)atomic_load(&es->expect))
+        return 1000 + (int)st.accepted;
+    if (st.errors != 0)
+        return 15;
     return 0;
 }
 
@@ -1400,12 +1466,15 @@ static void emfile_backs_off_and_recovers(void **state)
         mmap(NULL, sizeof *es, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(es != MAP_FAILED);
     memset(es, 0, sizeof *es);
+    atomic_store(&es->result, -1);
     enum { N = 40 };
-    atomic_store(&es->expect, N + 1);
+    atomic_store(&es->expect, under_valgrind() ? -1 : N + 1);
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(emfile_child(es));
+    if (pid == 0) {
+        atomic_store(&es->result, emfile_child(es));
+        _exit(0);
+    }
     long long end = mono_ms() + 20000;
     while (!atomic_load(&es->port) && mono_ms() < end)
         sleep_ms(5);
@@ -1427,52 +1496,90 @@ static void emfile_backs_off_and_recovers(void **state)
         fail_msg("the server used %.2f s of CPU in %.2f s while out of descriptors", used, wall);
     assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still running */
     for (int i = 0; i < N; i++)
-        close(fd[i]);
+        bye(fd[i]);
     int z = hold_client(&a, 'z'); /* served again once descriptors are free */
     expect_byte(z, 'z');
-    close(z);
+    bye(z);
     atomic_store(&es->stop, 1);
     int status = -1;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    int result = atomic_load(&es->result);
     munmap(es, sizeof *es);
     assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(result, 0);
 }
+
+/* ---- every test leaves no descriptor behind ------------------------------ */
+
+static int count_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++)
+        n += fcntl(fd, F_GETFD) != -1;
+    return n;
+}
+
+static int fds_before;
+
+static int fd_setup(void **state)
+{
+    (void)state;
+    fds_before = count_fds();
+    return 0;
+}
+
+static int fd_teardown(void **state)
+{
+    (void)state;
+    long long end = mono_ms() + 3000; /* a detached handler may still be ending */
+    while (count_fds() != fds_before && mono_ms() < end)
+        sleep_ms(5);
+    if (count_fds() != fds_before) {
+        fprintf(stderr, "descriptors: %d before the test, %d after\n", fds_before, count_fds());
+        return -1;
+    }
+    return 0;
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, fd_setup, fd_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(opts_defaults_are_pythons),
-        cmocka_unit_test(new_rejects_bad_arguments),
-        cmocka_unit_test(new_reports_address_in_use),
-        cmocka_unit_test(upper_example_answers_upper_cased),
-        cmocka_unit_test(each_mode_serves_100_concurrent_clients),
-        cmocka_unit_test(each_mode_moves_10_mb_intact),
-        cmocka_unit_test(each_mode_counts_exactly),
-        cmocka_unit_test(each_mode_answers_1000_datagrams),
-        cmocka_unit_test(ipv6_server_echoes),
-        cmocka_unit_test(dualstack_server_takes_ipv4),
-        cmocka_unit_test(unix_stream_server_echoes),
-        cmocka_unit_test(unix_datagram_server_answers),
-        cmocka_unit_test(unix_abstract_server_echoes),
-        cmocka_unit_test(shutdown_from_another_thread_while_handlers_run),
-        cmocka_unit_test(shutdown_from_own_thread_is_edeadlk),
-        cmocka_unit_test(request_shutdown_from_a_signal_handler),
-        cmocka_unit_test(serve_forever_twice_at_once_is_ebusy),
-        cmocka_unit_test(failing_handler_goes_to_handle_error),
-        cmocka_unit_test(default_handle_error_writes_one_log_line),
-        cmocka_unit_test(verify_request_refuses_a_peer),
-        cmocka_unit_test(handle_request_times_out_then_serves_one),
-        cmocka_unit_test(service_actions_runs_every_turn),
-        cmocka_unit_test(forking_child_crash_is_logged_and_counted),
-        cmocka_unit_test(forking_honours_max_children),
-        cmocka_unit_test(pool_with_full_queue_makes_accept_wait),
-        cmocka_unit_test(threading_close_without_blocking_leaves_handlers_running),
-        cmocka_unit_test(threading_memory_stays_flat),
-        cmocka_unit_test(pool_memory_stays_flat),
-        cmocka_unit_test(emfile_backs_off_and_recovers),
+        T(opts_defaults_are_pythons),
+        T(new_rejects_bad_arguments),
+        T(new_reports_address_in_use),
+        T(upper_example_answers_upper_cased),
+        T(each_mode_serves_100_concurrent_clients),
+        T(each_mode_moves_10_mb_intact),
+        T(each_mode_counts_exactly),
+        T(each_mode_answers_1000_datagrams),
+        T(ipv6_server_echoes),
+        T(dualstack_server_takes_ipv4),
+        T(unix_stream_server_echoes),
+        T(unix_datagram_server_answers),
+        T(unix_abstract_server_echoes),
+        T(shutdown_from_another_thread_while_handlers_run),
+        T(shutdown_from_own_thread_is_edeadlk),
+        T(request_shutdown_from_a_signal_handler),
+        T(serve_forever_twice_at_once_is_ebusy),
+        T(failing_handler_goes_to_handle_error),
+        T(default_handle_error_writes_one_log_line),
+        T(conn_timeout_bounds_a_silent_client),
+        T(verify_request_refuses_a_peer),
+        T(handle_request_times_out_then_serves_one),
+        T(service_actions_runs_every_turn),
+        T(forking_child_crash_is_logged_and_counted),
+        T(forking_honours_max_children),
+        T(pool_with_full_queue_makes_accept_wait),
+        T(threading_close_without_blocking_leaves_handlers_running),
+        T(threading_memory_stays_flat),
+        T(pool_memory_stays_flat),
+        T(emfile_backs_off_and_recovers),
     };
     start_watchdog(240);
+    if (getenv("USOCK_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("USOCK_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
