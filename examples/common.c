@@ -312,7 +312,7 @@ int open_usock_server(usock_server **server, const char *host, int port, usock_h
     return 0;
 }
 
-int serve(usock_server *server, long count, const char *where)
+int serve_requests(usock_server *server, long count, const char *where)
 {
     int r = 0;
 

@@ -133,7 +133,7 @@ int open_usock_server(usock_server **server, const char *host, int port, usock_h
 
 /* server.serve_forever(), or handle_request() count times when count >= 0;
  * then server_close(). Returns 0, or 1 after "PROG: serve WHERE: reason". */
-int serve(usock_server *server, long count, const char *where);
+int serve_requests(usock_server *server, long count, const char *where);
 
 /* A handle_error for the servers: "PROG: handle ADDR: reason" on stderr. */
 void report_error(usock_server *server, const usock_addr *peer, int err, void *udata);

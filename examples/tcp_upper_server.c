@@ -67,5 +67,5 @@ int main(int argc, char **argv)
     if (open_usock_server(&server, host, port, handle, &opts, where) != 0)
         return 1;
 
-    return serve(server, count, where);
+    return serve_requests(server, count, where);
 }

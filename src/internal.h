@@ -2,6 +2,7 @@
 #ifndef USOCK_INTERNAL_H
 #define USOCK_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +28,9 @@ struct usock {
     char *rbuf;        /* bytes read from the kernel, not yet returned */
     size_t rpos, rlen; /* unread bytes are rbuf[rpos .. rlen) */
     size_t rcap;       /* size of rbuf */
-    unsigned long long bytes_in, bytes_out; /* to and from the kernel, for iostat */
+    /* To and from the kernel, for iostat. Atomic: a datagram server's
+     * handlers answer through one socket from several threads at once. */
+    _Atomic unsigned long long bytes_in, bytes_out;
     struct usock__reg *regs; /* the polls that hold it, for close */
     int nregs;
 };

@@ -24,10 +24,6 @@
 
 #include "usock/server.h"
 
-#ifndef USOCK_EDEADLK
-#define USOCK_EDEADLK (-EDEADLK)
-#endif
-
 #define STACK_SIZE (256 * 1024) /* handler threads: 100 of them cost 25 MiB of address space */
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 500

@@ -90,14 +90,14 @@ static int should_wait(const usock *s, ssize_t r)
 static ssize_t count_in(usock *s, ssize_t r, int flags)
 {
     if (r > 0 && !(flags & USOCK_MSG_PEEK))
-        s->bytes_in += (unsigned long long)r;
+        atomic_fetch_add_explicit(&s->bytes_in, (unsigned long long)r, memory_order_relaxed);
     return r;
 }
 
 static ssize_t count_out(usock *s, ssize_t r)
 {
     if (r > 0)
-        s->bytes_out += (unsigned long long)r;
+        atomic_fetch_add_explicit(&s->bytes_out, (unsigned long long)r, memory_order_relaxed);
     return r;
 }
 
@@ -635,9 +635,9 @@ USOCK_API size_t usock_pending(const usock *s)
 USOCK_API void usock_iostat(const usock *s, unsigned long long *in, unsigned long long *out)
 {
     if (in)
-        *in = s ? s->bytes_in : 0;
+        *in = s ? atomic_load_explicit(&s->bytes_in, memory_order_relaxed) : 0;
     if (out)
-        *out = s ? s->bytes_out : 0;
+        *out = s ? atomic_load_explicit(&s->bytes_out, memory_order_relaxed) : 0;
 }
 
 /* makefile: stdio calls these with the socket as cookie. Reads go through

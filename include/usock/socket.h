@@ -119,6 +119,9 @@ USOCK_API int usock_sendall(usock *s, const void *buf, size_t n);
  * from the kernel. 0 at EOF. */
 USOCK_API ssize_t usock_recv(usock *s, void *buf, size_t n);
 
+/* One datagram to `to`. The one call that several threads may make on one
+ * socket at once (a datagram server's handlers answering through it, as
+ * Python's ThreadingUDPServer does), while another receives. */
 USOCK_API ssize_t usock_sendto(usock *s, const void *buf, size_t n, const usock_addr *to);
 USOCK_API ssize_t usock_recvfrom(usock *s, void *buf, size_t n, usock_addr *from);
 
