@@ -754,6 +754,28 @@ class TestEcho(CliTest):
         p.p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(), 0)
 
+    def test_forking_workers_is_max_children(self):
+        # Two children at most: two clients are served at once, a third
+        # waits until one of them ends.
+        p, port = self.server("echo", "-b", "127.0.0.1", "-p", "0", "--mode", "forking",
+                              "--workers", "2")
+        clients = [connect(port) for _ in range(2)]
+        try:
+            for i, s in enumerate(clients):
+                s.sendall(b"f%d" % i)
+                self.assertEqual(s.recv(100), b"f%d" % i)
+            with connect(port) as third:
+                third.sendall(b"later")
+                third.settimeout(0.3)
+                with self.assertRaises(socket.timeout):
+                    third.recv(100)
+                clients[0].close()    # a child ends: the third is served
+                third.settimeout(TIMEOUT)
+                self.assertEqual(third.recv(100), b"later")
+        finally:
+            for s in clients:
+                s.close()
+
     def test_address_in_use(self):
         with socket.socket() as ls:
             ls.bind(("127.0.0.1", 0))

@@ -27,7 +27,8 @@ static const char usage_echo[] =
     "                sequential, threading, forking, pool: the server layer\n"
     "                (one at a time, a thread or a process per client, or\n"
     "                a pool of worker threads)\n"
-    "  --workers N   the pool's worker threads (default: the number of cores)\n";
+    "  --workers N   the pool's worker threads (default: the number of cores),\n"
+    "                or forking's most children at once (default 40)\n";
 
 /* One client of the TCP echo server. Bytes it sent that could not be sent
  * back yet wait in pend; meanwhile the client is not read, so that a fast
@@ -199,8 +200,8 @@ static int echo_loop(struct echo *e, int udp)
 
 static int run_echo(struct opts *o)
 {
-    if (o->workers && o->mode != USOCK_SERVER_POOL)
-        return cli_usage_error(o->cmd, "%s", "--workers N needs --mode pool");
+    if (o->workers && o->mode != USOCK_SERVER_POOL && o->mode != USOCK_SERVER_FORKING)
+        return cli_usage_error(o->cmd, "%s", "--workers N needs --mode pool or forking");
     if (o->mode != CLI_MODE_POLL)
         return cli_echo_modes(o);
     struct echo *e = calloc(1, sizeof *e);

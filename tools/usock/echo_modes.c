@@ -200,7 +200,10 @@ static int serve(struct echo_srv *e, struct opts *o)
     so.allow_reuse_address = 1;
     so.dualstack = usock_addr_family(&a) == AF_INET6;
     so.request_queue_size = LISTEN_BACKLOG;
-    so.workers = o->workers;
+    if (o->mode == USOCK_SERVER_FORKING && o->workers)
+        so.max_children = o->workers;
+    else
+        so.workers = o->workers;
     so.max_packet_size = BUF_SIZE;
     so.handle_error = on_error;
     /* Threads are joined once the stopper has shut their connections;
