@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -167,24 +166,9 @@ __attribute__((format(printf, 2, 3))) static void say(usock_server *s, const cha
  * for an abstract one, "(unnamed)" for an unbound Unix socket. */
 static void peer_text(const usock_addr *a, char *buf, size_t cap)
 {
-    if (a->ss.ss_family == AF_UNIX) {
-        struct sockaddr_un un;
-        size_t off = offsetof(struct sockaddr_un, sun_path);
-        memset(&un, 0, sizeof un);
-        memcpy(&un, &a->ss, a->len < sizeof un ? a->len : sizeof un);
-        size_t n = a->len > off ? a->len - off : 0;
-        if (n > sizeof un.sun_path)
-            n = sizeof un.sun_path;
-        if (n == 0 || (un.sun_path[0] == '\0' && n == 1))
-            snprintf(buf, cap, "(unnamed)");
-        else if (un.sun_path[0] == '\0')
-            snprintf(buf, cap, "@%.*s", (int)(n - 1), un.sun_path + 1);
-        else
-            snprintf(buf, cap, "%.*s", (int)strnlen(un.sun_path, n), un.sun_path);
-        return;
-    }
-    if (usock_addr_format(a, buf, cap) < 0)
-        snprintf(buf, cap, "(unknown)");
+    int n = usock_addr_format(a, buf, cap);
+    if (n <= 0)
+        snprintf(buf, cap, "%s", n == 0 ? "(unnamed)" : "(unknown)");
 }
 
 /* Python's handle_error: the user's, or one line through the log. */
