@@ -7,9 +7,9 @@
  *                   (USOCK_ETIMEDOUT == -ETIMEDOUT); USOCK_IS_ERRNO(code)
  *   -3001 .. -3099  resolver failures, USOCK_EAI_* (fixed values, the same
  *                   on every system); USOCK_IS_EAI(code)
- *   -4000 .. -4999  usock's own failures that have no errno (reserved for
- *                   the URL, HTTP and TLS layers; none defined yet);
- *                   USOCK_IS_OWN(code)
+ *   -4000 .. -4999  usock's own failures that have no errno: USOCK_EHTTP_*
+ *                   (-4001 ..) of the HTTP parser, later the URL and TLS
+ *                   layers'; USOCK_IS_OWN(code)
  *
  * USOCK_ERROR_MAP below is the only list of the codes: the USOCK_E*
  * constants, usock_strerror, usock_errname and the tests all come from it,
@@ -120,8 +120,29 @@ extern "C" {
     X(EAI_SERVICE, -3009, "Servname not supported for ai_socktype")                         \
     X(EAI_SOCKTYPE, -3010, "ai_socktype not supported")                                     \
     X(EAI_OVERFLOW, -3011, "Result too large for supplied buffer")                          \
-    /* usock's own: -4000 .. -4999, none yet (the URL, HTTP and TLS layers  */              \
-    /* add theirs here, with a message of their own)                         */
+    /* usock's own: -4000 .. -4999. The HTTP layer's (http.h): */                           \
+    X(EHTTP_BAD_METHOD, -4001, "Invalid HTTP method")                                       \
+    X(EHTTP_BAD_TARGET, -4002, "Invalid HTTP request target")                               \
+    X(EHTTP_BAD_VERSION, -4003, "Invalid HTTP version")                                     \
+    X(EHTTP_VERSION, -4004, "HTTP version not supported")                                   \
+    X(EHTTP_BAD_STATUS, -4005, "Invalid HTTP status line")                                  \
+    X(EHTTP_BAD_HEADER_NAME, -4006, "Invalid HTTP header name")                             \
+    X(EHTTP_BAD_HEADER_VALUE, -4007, "Invalid character in HTTP header value")              \
+    X(EHTTP_SPACE_BEFORE_COLON, -4008, "Whitespace before colon in HTTP header")            \
+    X(EHTTP_OBS_FOLD, -4009, "Obsolete line folding in HTTP header")                        \
+    X(EHTTP_BAD_EOL, -4010, "Bare CR or LF in HTTP message")                                \
+    X(EHTTP_BAD_CONTENT_LENGTH, -4011, "Invalid HTTP Content-Length")                       \
+    X(EHTTP_DUP_CONTENT_LENGTH, -4012, "Differing HTTP Content-Length headers")             \
+    X(EHTTP_CL_AND_TE, -4013, "HTTP Content-Length with Transfer-Encoding")                 \
+    X(EHTTP_BAD_TRANSFER_ENCODING, -4014, "HTTP Transfer-Encoding does not end in chunked") \
+    X(EHTTP_UNKNOWN_CODING, -4015, "Unsupported HTTP transfer coding")                      \
+    X(EHTTP_BAD_CHUNK, -4016, "Invalid HTTP chunk")                                         \
+    X(EHTTP_LINE_TOO_LONG, -4017, "HTTP request or status line too long")                   \
+    X(EHTTP_HEAD_TOO_LARGE, -4018, "HTTP header section too large")                         \
+    X(EHTTP_TOO_MANY_HEADERS, -4019, "Too many HTTP header fields")                         \
+    X(EHTTP_BODY_TOO_LARGE, -4020, "HTTP body too large")                                   \
+    X(EHTTP_TRUNCATED, -4021, "HTTP message truncated")                                     \
+    X(EHTTP_BAD_HOST, -4022, "Missing or repeated HTTP Host header")
 
 /* The constants: USOCK_EPERM == -EPERM, ..., USOCK_EAI_NONAME == -3008.
  * An enum (int) rather than macros, so that the table above stays the
