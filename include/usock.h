@@ -11,5 +11,6 @@
 #include "usock/socket.h"
 #include "usock/poll.h"
 #include "usock/server.h"
+#include "usock/http.h"
 
 #endif
