@@ -2,7 +2,7 @@
 #   make demo    build, then run every seed program end to end on loopback
 #   make check   build and run every test: a normal build, then ASan+UBSan;
 #                then the poll(2) backend's unit tests, ThreadSanitizer on the
-#                threaded code, valgrind, a fuzz run
+#                threaded code, valgrind, the fuzz harnesses
 
 PACKAGES := cmake make gcc clang libclang-rt-14-dev libcmocka-dev libssl-dev \
             pkg-config python3 curl valgrind
@@ -69,8 +69,9 @@ check-tsan: deps
 check-valgrind: build
 	scripts/valgrind-unit.sh build
 
-# A short libFuzzer run of the inet_pton/ntop harness against glibc, so
-# that it keeps building and finding nothing (fuzz/run.sh 600 is the long one).
+# A short libFuzzer run of each harness (inet_pton/ntop against glibc; the
+# HTTP parser one-shot against byte by byte), 30 s each, so that they keep
+# building and finding nothing (fuzz/run.sh 600 is the long one).
 check-fuzz: deps
 	fuzz/run.sh 30
 
