@@ -12,5 +12,6 @@
 #include "usock/poll.h"
 #include "usock/server.h"
 #include "usock/http.h"
+#include "usock/httpd.h"
 
 #endif

@@ -32,6 +32,9 @@ struct opts {
     int mode;          /* --mode: CLI_MODE_POLL or enum usock_server_mode */
     int workers;       /* --workers; 0 when not given */
     int port;          /* -p; < 0 when not given */
+    int quiet;         /* -q (serve: no access log) */
+    int no_status;     /* --no-status (serve) */
+    const char *log;   /* --log FILE (serve) */
     char *pos[3];      /* positional arguments */
     int npos;
 };
@@ -48,7 +51,8 @@ struct command {
 };
 
 /* The commands, one file each (or one per family). */
-extern const struct command cmd_resolve, cmd_connect, cmd_send, cmd_udp, cmd_recv, cmd_echo;
+extern const struct command cmd_resolve, cmd_connect, cmd_send, cmd_udp, cmd_recv, cmd_echo,
+    cmd_serve;
 
 /* Prints one line "usock: CMD: message (see 'usock CMD --help')" and gives
  * exit status 2. cmd NULL: the tool itself. */

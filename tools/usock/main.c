@@ -17,7 +17,7 @@
 #define MAX_CHUNK (64L << 20)
 
 static const struct command *const commands[] = {
-    &cmd_resolve, &cmd_connect, &cmd_send, &cmd_recv, &cmd_echo, &cmd_udp,
+    &cmd_resolve, &cmd_connect, &cmd_send, &cmd_recv, &cmd_echo, &cmd_udp, &cmd_serve,
 };
 
 static const char usage_main[] =
@@ -35,6 +35,8 @@ static const char usage_main[] =
     "       [--mode poll|sequential|threading|forking|pool] [--workers N]\n"
     "                                        TCP, UDP or Unix echo server\n"
     "  udp HOST PORT MESSAGE [-t SECONDS]    send a datagram, print the reply\n"
+    "  serve [DIR] [-b ADDR] [-p PORT] [-w WORKERS] [-q] [--no-status] [--log FILE]\n"
+    "                                        HTTP/1.1 server of the files in DIR\n"
     "\n"
     "  usock --version          print the version\n"
     "  usock COMMAND --help     help on one command\n"
@@ -54,6 +56,7 @@ static const struct optdef optdefs[] = {
     {"--chunk", 'c', 1}, {"-b", 'b', 1},     {"-p", 'p', 1},    {"-o", 'o', 1},
     {"--once", 'O', 0},  {"--upper", 'U', 0}, {"-h", 'h', 0},   {"--help", 'h', 0},
     {"-O", 'D', 1},      {"--mode", 'm', 1}, {"--workers", 'w', 1}, {"--unix", 'x', 1},
+    {"-w", 'w', 1},      {"-q", 'q', 0},     {"--no-status", 'S', 0}, {"--log", 'L', 1},
 };
 
 static const struct {
@@ -134,6 +137,9 @@ static int apply_option(struct opts *o, char key, const char *name, const char *
             return cli_usage_error(o->cmd, "bad timeout '%s' (seconds > 0)", val);
         break;
     case 'D': o->dir = val; break;
+    case 'q': o->quiet = 1; break;
+    case 'S': o->no_status = 1; break;
+    case 'L': o->log = val; break;
     case 'x':
         if (*val == '\0')
             return cli_usage_error(o->cmd, "%s", "empty --unix PATH");
