@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -35,6 +36,8 @@
 
 #include "usock.h"
 #include "usock/httpd.h"
+
+#include "shared.h"
 
 #define MAX_HEADERS 100
 #define IN_START 4096
@@ -153,13 +156,6 @@ static int serve_status_json(const usock_httpd_req *req, usock_httpd_res *res);
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long long secs_ms(double s)
 {
     return s <= 0 ? 0 : (long long)(s * 1000.0);
@@ -250,7 +246,7 @@ static const char *worker_date(struct worker *w)
 
 static void count_request(struct worker *w)
 {
-    long long s = now_ms() / 1000;
+    long long s = usock__now_ms() / 1000;
     struct rps_slot *sl = &w->rps[s % 60];
     if (atomic_load_explicit(&sl->sec, memory_order_relaxed) != s) {
         atomic_store_explicit(&sl->n, 0, memory_order_relaxed);
@@ -421,7 +417,7 @@ int usock_httpd_new(usock_httpd **out, const usock_addr *addr, const usock_httpd
             return rc;
         }
     }
-    h->t0 = now_ms();
+    h->t0 = usock__now_ms();
     *out = h;
     return 0;
 }
@@ -443,7 +439,7 @@ void usock_httpd_stats_get(const usock_httpd *h, usock_httpd_stats *st)
     st->requests = atomic_load(&m->requests);
     st->bytes_in = atomic_load(&m->bytes_in);
     st->bytes_out = atomic_load(&m->bytes_out);
-    long long now = now_ms();
+    long long now = usock__now_ms();
     st->uptime = (double)(now - h->t0) / 1000.0;
     long long cur = now / 1000;
     for (int k = 0; k < 60; k++) {
@@ -505,7 +501,7 @@ static void conn_close(struct conn *c)
 static void go_idle(struct conn *c)
 {
     c->state = C_IDLE;
-    c->deadline = now_ms() + secs_ms(c->w->h->o.keepalive_timeout);
+    c->deadline = usock__now_ms() + secs_ms(c->w->h->o.keepalive_timeout);
     /* An idle connection holds no read buffer. */
     free(c->in);
     c->in = NULL;
@@ -531,7 +527,7 @@ static void start_request(struct conn *c)
     c->sent_continue = 0;
     c->body.len = 0;
     c->state = C_HEAD;
-    c->deadline = now_ms() + secs_ms(c->w->h->o.header_timeout);
+    c->deadline = usock__now_ms() + secs_ms(c->w->h->o.header_timeout);
 }
 
 /* ---- the response --------------------------------------------------------- */
@@ -887,7 +883,7 @@ static void process(struct conn *c)
                 return;
             c->head_len = (size_t)n;
             c->state = C_BODY;
-            c->deadline = now_ms() + secs_ms(h->o.body_timeout);
+            c->deadline = usock__now_ms() + secs_ms(h->o.body_timeout);
             if (c->msg.framing == USOCK_HTTP_BODY_LENGTH && c->msg.content_length > h->o.max_body) {
                 answer_error(c, 413);
                 return;
@@ -949,7 +945,7 @@ static int flush(struct conn *c)
             if (n < 0)
                 return (int)n;
             c->out.off += (size_t)n;
-            c->deadline = now_ms() + secs_ms(c->w->h->o.send_timeout);
+            c->deadline = usock__now_ms() + secs_ms(c->w->h->o.send_timeout);
             if (c->out.off < c->out.len)
                 continue;
             c->out.off = c->out.len = 0;
@@ -975,7 +971,7 @@ static int flush(struct conn *c)
             c->fleft -= (uint64_t)n;
             c->out.len = (size_t)n;
 #endif
-            c->deadline = now_ms() + secs_ms(c->w->h->o.send_timeout);
+            c->deadline = usock__now_ms() + secs_ms(c->w->h->o.send_timeout);
             continue;
         }
         if (c->fd >= 0) {
@@ -1026,14 +1022,14 @@ static void advance(struct conn *c)
         }
         if (rc == 0) { /* output waits for room */
             if (c->events != USOCK_POLLOUT)
-                c->deadline = now_ms() + secs_ms(c->w->h->o.send_timeout);
+                c->deadline = usock__now_ms() + secs_ms(c->w->h->o.send_timeout);
             set_events(c, USOCK_POLLOUT);
             return;
         }
         if (c->close_after || c->state == C_CLOSING) {
             usock_shutdown(c->sock, SHUT_WR);
             c->state = C_LINGER;
-            c->deadline = now_ms() + LINGER_MS;
+            c->deadline = usock__now_ms() + LINGER_MS;
             free(c->in);
             c->in = NULL;
             c->in_len = c->in_cap = c->pos = 0;
@@ -1113,7 +1109,7 @@ static void on_readable(struct conn *c)
             c->pos = 0;
             start_request(c);
         } else if (c->state == C_BODY) {
-            c->deadline = now_ms() + secs_ms(h->o.body_timeout);
+            c->deadline = usock__now_ms() + secs_ms(h->o.body_timeout);
         }
         c->in_len += (size_t)n;
         if ((size_t)n < 1024)
@@ -1135,7 +1131,7 @@ static void pause_listener(struct worker *w)
 static void resume_listener(struct worker *w)
 {
     if (!w->listening && w->listener && !atomic_load(&w->h->stopping) &&
-        w->nconns < w->max_conns && now_ms() >= w->backoff_end &&
+        w->nconns < w->max_conns && usock__now_ms() >= w->backoff_end &&
         usock_poll_register(w->poll, w->listener, USOCK_POLLIN, w) == 0)
         w->listening = 1;
 }
@@ -1155,7 +1151,7 @@ static void accept_some(struct worker *w)
         if (rc == USOCK_EMFILE || rc == USOCK_ENFILE || rc == USOCK_ENOBUFS || rc == USOCK_ENOMEM) {
             /* out of descriptors: stop accepting for a while */
             pause_listener(w);
-            w->backoff_end = now_ms() + w->backoff_ms;
+            w->backoff_end = usock__now_ms() + w->backoff_ms;
             if (w->backoff_ms < BACKOFF_MAX_MS)
                 w->backoff_ms *= 2;
             return;
@@ -1220,9 +1216,17 @@ static void *worker_main(void *arg)
     usock_httpd *h = w->h;
     usock_event ev[MAX_EVENTS];
     long long drain_end = 0, last_sweep = 0;
+    /* sendfile has no MSG_NOSIGNAL: a peer gone mid-file would raise
+     * SIGPIPE and kill the process. Blocked in the workers (threads of our
+     * own), it stays pending on the thread, harmless, and sendfile fails
+     * with EPIPE as send does. */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     for (;;) {
         int stopping = atomic_load(&h->stopping);
-        long long now = now_ms();
+        long long now = usock__now_ms();
         if (stopping) {
             if (!drain_end) {
                 drain_end = now + secs_ms(h->o.drain_timeout);
@@ -1257,7 +1261,7 @@ static void *worker_main(void *arg)
                     on_readable(c);
             }
         }
-        long long t = now_ms();
+        long long t = usock__now_ms();
         if (t - last_sweep >= SWEEP_MS) {
             last_sweep = t;
             sweep(w, t, 0);
