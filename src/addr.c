@@ -18,17 +18,6 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Dotted quad in [s, end): exactly four decimal parts 0..255 and no leading
  * zeros, since a leading zero means octal to inet_aton and glibc's
  * inet_pton refuses to guess. Returns 1 when valid; out is written only
@@ -86,10 +75,10 @@ static int pton6(const char *s, const char *end, unsigned char out[16])
         const char *group = s;
         unsigned v = 0;
         int digits = 0;
-        for (; s != end && hex_value(*s) >= 0; s++) {
+        for (; s != end && usock__hex_value((unsigned char)*s) >= 0; s++) {
             if (++digits > 4)
                 return 0;
-            v = v << 4 | (unsigned)hex_value(*s);
+            v = v << 4 | (unsigned)usock__hex_value((unsigned char)*s);
         }
         if (s != end && *s == '.') {
             /* The IPv4 tail runs to the end of the text. */

@@ -23,6 +23,8 @@
 
 #include "usock/http.h"
 
+#include "shared.h"
+
 #define DEFAULT_MAX_LINE 8192
 #define DEFAULT_MAX_HEAD 65536
 #define DEFAULT_MAX_HEADERS 100
@@ -74,17 +76,6 @@ static int is_text(unsigned char c)
 static int is_ws(unsigned char c)
 {
     return c == ' ' || c == '\t';
-}
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static int lower(unsigned char c)
@@ -600,7 +591,7 @@ static int chunk_line_byte(usock_http_parser *p, unsigned char c)
     }
     switch (st) {
     case S_SIZE: {
-        int h = hex_value(c);
+        int h = usock__hex_value(c);
         if (h >= 0) {
             if (p->remaining >> 59)
                 return USOCK_EHTTP_BAD_CHUNK; /* would pass 2^63 */

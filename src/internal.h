@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "usock.h"
+#include "shared.h"
 
 /* Size of a socket's read buffer, allocated on first buffered read. */
 #define USOCK__RBUF_SIZE 16384

@@ -23,6 +23,8 @@
 
 #include "usock/server.h"
 
+#include "shared.h"
+
 #define STACK_SIZE (256 * 1024) /* handler threads: 100 of them cost 25 MiB of address space */
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 500
@@ -117,13 +119,6 @@ struct usock_server {
 };
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Seconds to poll milliseconds, rounded up; < 0 is forever. */
 static int to_ms(double seconds)
@@ -473,7 +468,7 @@ static void start_backoff(usock_server *s, int err)
 {
     if (s->backoff_ms == BACKOFF_MIN_MS)
         say(s, "accept: %s (%s); pausing", usock_errname(err), usock_strerror(err));
-    s->backoff_end = now_ms() + s->backoff_ms;
+    s->backoff_end = usock__now_ms() + s->backoff_ms;
     if (s->backoff_ms < BACKOFF_MAX_MS)
         s->backoff_ms = s->backoff_ms * 2 < BACKOFF_MAX_MS ? s->backoff_ms * 2 : BACKOFF_MAX_MS;
 }
@@ -498,7 +493,7 @@ static int room(usock_server *s)
 static int may_take(usock_server *s)
 {
     if (s->backoff_end) {
-        if (now_ms() < s->backoff_end)
+        if (usock__now_ms() < s->backoff_end)
             return 0;
         s->backoff_end = 0;
     }
@@ -577,7 +572,7 @@ static int turn(usock_server *s, int ms, int once)
     if (r < 0)
         return r;
     if (s->backoff_end) {
-        long long left = s->backoff_end - now_ms();
+        long long left = s->backoff_end - usock__now_ms();
         left = left < 0 ? 0 : left;
         if (ms < 0 || left < ms)
             ms = (int)left;
@@ -686,17 +681,17 @@ USOCK_API int usock_server_handle_request(usock_server *s)
     int r = enter(s, 0);
     if (r < 0)
         return r;
-    long long deadline = s->o.timeout < 0 ? 0 : now_ms() + to_ms(s->o.timeout);
+    long long deadline = s->o.timeout < 0 ? 0 : usock__now_ms() + to_ms(s->o.timeout);
     for (;;) {
         int ms = -1;
         if (deadline) {
-            long long left = deadline - now_ms();
+            long long left = deadline - usock__now_ms();
             ms = left > 0 ? (int)(left < INT_MAX ? left : INT_MAX) : 0;
         }
         r = turn(s, ms, 1);
         if (r != 0)
             break;
-        if (deadline && now_ms() >= deadline) {
+        if (deadline && usock__now_ms() >= deadline) {
             if (s->o.handle_timeout)
                 s->o.handle_timeout(s, s->udata);
             r = USOCK_ETIMEDOUT;

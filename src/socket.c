@@ -747,3 +747,8 @@ USOCK_API void usock_freeaddrinfo(usock_addrinfo *res)
         res = next;
     }
 }
+
+long long usock__now_ms(void)
+{
+    return usock__sys_now_ms();
+}

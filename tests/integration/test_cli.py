@@ -661,6 +661,30 @@ class TestRecv(CliTest):
 
 # --------------------------------------------------------------------------- echo
 
+def assert_serves_n_at_once(self, mode, n):
+    """For TestEcho and TestEchoModes: self is the test case."""
+    # --workers N: N clients are served at the same time (each gets its
+    # echo while all stay connected); one more waits until one ends.
+    p, port = self.server("echo", "-b", "127.0.0.1", "-p", "0", "--mode", mode,
+                          "--workers", str(n))
+    clients = [connect(port) for _ in range(n)]
+    try:
+        for i, s in enumerate(clients):
+            s.sendall(b"w%d" % i)
+            self.assertEqual(s.recv(100), b"w%d" % i)
+        with connect(port) as extra:
+            extra.sendall(b"later")
+            extra.settimeout(0.3)
+            with self.assertRaises(socket.timeout):
+                extra.recv(100)
+            clients[0].close()    # one is free: the extra client is served
+            extra.settimeout(TIMEOUT)
+            self.assertEqual(extra.recv(100), b"later")
+    finally:
+        for s in clients:
+            s.close()
+
+
 class TestEcho(CliTest):
     def test_listening_line_default_any(self):
         p, port = self.server("echo", "-p", "0")
@@ -755,26 +779,7 @@ class TestEcho(CliTest):
         self.assertEqual(p.wait(), 0)
 
     def test_forking_workers_is_max_children(self):
-        # Two children at most: two clients are served at once, a third
-        # waits until one of them ends.
-        p, port = self.server("echo", "-b", "127.0.0.1", "-p", "0", "--mode", "forking",
-                              "--workers", "2")
-        clients = [connect(port) for _ in range(2)]
-        try:
-            for i, s in enumerate(clients):
-                s.sendall(b"f%d" % i)
-                self.assertEqual(s.recv(100), b"f%d" % i)
-            with connect(port) as third:
-                third.sendall(b"later")
-                third.settimeout(0.3)
-                with self.assertRaises(socket.timeout):
-                    third.recv(100)
-                clients[0].close()    # a child ends: the third is served
-                third.settimeout(TIMEOUT)
-                self.assertEqual(third.recv(100), b"later")
-        finally:
-            for s in clients:
-                s.close()
+        assert_serves_n_at_once(self, "forking", 2)
 
     def test_address_in_use(self):
         with socket.socket() as ls:
@@ -884,26 +889,7 @@ class TestEchoModes(CliTest):
                 self.assertEqual(p.err.count(b"\n"), 1, p.err)
 
     def test_pool_workers_serve_at_once(self):
-        # Three workers: three clients are served at the same time (each
-        # gets its echo while all three stay connected); a fourth waits.
-        p, port = self.server("echo", "-b", "127.0.0.1", "-p", "0", "--mode", "pool",
-                              "--workers", "3")
-        clients = [connect(port) for _ in range(3)]
-        try:
-            for i, s in enumerate(clients):
-                s.sendall(b"w%d" % i)
-                self.assertEqual(s.recv(100), b"w%d" % i)
-            with connect(port) as fourth:
-                fourth.sendall(b"later")
-                fourth.settimeout(0.3)
-                with self.assertRaises(socket.timeout):
-                    fourth.recv(100)
-                clients[0].close()    # a worker is free: the fourth is served
-                fourth.settimeout(TIMEOUT)
-                self.assertEqual(fourth.recv(100), b"later")
-        finally:
-            for s in clients:
-                s.close()
+        assert_serves_n_at_once(self, "pool", 3)
 
     def test_address_in_use(self):
         with socket.socket() as ls:
