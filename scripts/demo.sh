@@ -13,7 +13,7 @@ set -u
 
 BUILD=${1:-build}
 EX=$BUILD/examples
-PROGRAMS=(telnet_client http_get pins_server echo_server echo_client
+PROGRAMS=(telnet_client http_get pins_server pins_httpd echo_server echo_client
           tcp_upper_server tcp_upper_client udp_upper_server udp_upper_client
           image_download chunked_upload)
 declare -A RESULT
@@ -273,6 +273,38 @@ demo_pins() {
     fi
 }
 
+demo_pins_httpd() {
+    say "pins_httpd (the same page on the httpd layer), checked with curl, stopped by SIGTERM"
+    start pins_httpd "$EX/pins_httpd" 127.0.0.1 0
+    local pid=$LAST_PID rows src
+    wait_port pins_httpd || { flunk pins_httpd "did not start"; return; }
+    echo "\$ curl -sS -i http://127.0.0.1:$PORT/"
+    curl -sS -i --max-time 10 "http://127.0.0.1:$PORT/" >"$TMP/pins_httpd.html" 2>"$TMP/curl.err"
+    RC=$?
+    cat "$TMP/pins_httpd.html" "$TMP/curl.err"
+    rows=$(grep -o '<tr><td>Pin([0-9]*)</td><td>[01]</td></tr>' "$TMP/pins_httpd.html" | wc -l)
+    echo "\$ kill -TERM $pid"
+    kill -TERM "$pid"
+    wait_exit "$pid"
+    src=$?
+    show_server pins_httpd
+    if [ "$RC" -ne 0 ]; then
+        flunk pins_httpd "curl failed ($RC)"
+    elif ! head -n1 "$TMP/pins_httpd.html" | grep -q $'^HTTP/1\.1 200 OK\r$'; then
+        flunk pins_httpd "status is not 200"
+    elif ! grep -qi $'^Content-type: text/html\r$' "$TMP/pins_httpd.html"; then
+        flunk pins_httpd "no Content-Type: text/html"
+    elif [ "$rows" -ne 8 ]; then
+        flunk pins_httpd "$rows pin rows, want 8"
+    elif [ "$src" -ne 0 ]; then
+        flunk pins_httpd "exit status $src after SIGTERM"
+    elif ! grep -q '^127\.0\.0\.1 - - \[.*\] "GET / HTTP/1\.1" 200 [0-9]*$' "$TMP/pins_httpd.out"; then
+        flunk pins_httpd "no access-log line for the request"
+    else
+        pass pins_httpd
+    fi
+}
+
 demo_echo() {
     say "echo_server + echo_client (Python socket example, port 50007 -> a free one)"
     start echo_server "$EX/echo_server" 127.0.0.1 0
@@ -347,6 +379,7 @@ demo_upload() {
 demo_telnet
 demo_http
 demo_pins
+demo_pins_httpd
 demo_echo
 upper_pair tcp 127.0.0.1
 if [ "$HAVE_V6" = 1 ]; then upper_pair udp ::1; else upper_pair udp 127.0.0.1; fi

@@ -63,7 +63,7 @@ struct route {
     size_t plen;
     usock_httpd_handler fn;
     void *udata;
-    char *root; /* static routes: realpath of the root */
+    void (*free_udata)(void *); /* static routes own theirs */
 };
 
 struct buf {
@@ -132,6 +132,7 @@ struct worker {
     char date[40];
     time_t date_sec;
     struct rps_slot rps[60];
+    _Atomic uint64_t in_held; /* bytes of read buffers held (written by this worker only) */
 };
 
 struct usock_httpd {
@@ -151,6 +152,8 @@ struct usock_httpd {
 
 /* httpd_static.c */
 int usock__httpd_static(const usock_httpd_req *req, usock_httpd_res *res);
+int usock__static_new(const char *root, void **out);
+void usock__static_free(void *files);
 static int serve_status(const usock_httpd_req *req, usock_httpd_res *res);
 static int serve_status_json(const usock_httpd_req *req, usock_httpd_res *res);
 
@@ -272,31 +275,39 @@ void usock_httpd_opts_init(usock_httpd_opts *o)
     o->status_page = 1;
 }
 
+/* Adds a route; on failure, frees udata with free_udata (when given). */
 static int add_route(usock_httpd *h, const char *method, const char *prefix,
-                     usock_httpd_handler fn, void *udata, const char *root)
+                     usock_httpd_handler fn, void *udata, void (*free_udata)(void *))
 {
+    int rc = 0;
+    struct route *r = NULL;
     if (!h || !prefix || prefix[0] != '/' || !fn)
-        return USOCK_EINVAL;
-    if (h->started)
-        return USOCK_EBUSY;
-    struct route *r = realloc(h->routes, sizeof *r * (size_t)(h->nroutes + 1));
-    if (!r)
-        return USOCK_ENOMEM;
-    h->routes = r;
-    r = &h->routes[h->nroutes];
-    memset(r, 0, sizeof *r);
-    r->method = method ? strdup(method) : NULL;
-    r->prefix = strdup(prefix);
-    r->root = root ? strdup(root) : NULL;
-    if ((method && !r->method) || !r->prefix || (root && !r->root)) {
-        free(r->method);
-        free(r->prefix);
-        free(r->root);
-        return USOCK_ENOMEM;
+        rc = USOCK_EINVAL;
+    else if (h->started)
+        rc = USOCK_EBUSY;
+    else if (!(r = realloc(h->routes, sizeof *r * (size_t)(h->nroutes + 1))))
+        rc = USOCK_ENOMEM;
+    if (rc == 0) {
+        h->routes = r;
+        r = &h->routes[h->nroutes];
+        memset(r, 0, sizeof *r);
+        r->method = method ? strdup(method) : NULL;
+        r->prefix = strdup(prefix);
+        if ((method && !r->method) || !r->prefix) {
+            free(r->method);
+            free(r->prefix);
+            rc = USOCK_ENOMEM;
+        }
+    }
+    if (rc < 0) {
+        if (free_udata)
+            free_udata(udata);
+        return rc;
     }
     r->plen = strlen(prefix);
     r->fn = fn;
     r->udata = udata;
+    r->free_udata = free_udata;
     h->nroutes++;
     return 0;
 }
@@ -309,17 +320,13 @@ int usock_httpd_route(usock_httpd *h, const char *method, const char *prefix,
 
 int usock_httpd_route_static(usock_httpd *h, const char *prefix, const char *root)
 {
-    if (!root)
+    if (!h || !prefix || !root)
         return USOCK_EINVAL;
-    char real[PATH_MAX];
-    if (!realpath(root, real))
-        return -errno;
-    struct stat st;
-    if (stat(real, &st) < 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode))
-        return USOCK_ENOTDIR;
-    return add_route(h, NULL, prefix, usock__httpd_static, NULL, real);
+    void *files;
+    int rc = usock__static_new(root, &files);
+    if (rc < 0)
+        return rc;
+    return add_route(h, NULL, prefix, usock__httpd_static, files, usock__static_free);
 }
 
 static int online_cpus(void)
@@ -340,7 +347,8 @@ static void free_httpd(usock_httpd *h)
     for (int i = 0; i < h->nroutes; i++) {
         free(h->routes[i].method);
         free(h->routes[i].prefix);
-        free(h->routes[i].root);
+        if (h->routes[i].free_udata)
+            h->routes[i].free_udata(h->routes[i].udata);
     }
     free(h->routes);
     pthread_mutex_destroy(&h->log_mu);
@@ -439,6 +447,8 @@ void usock_httpd_stats_get(const usock_httpd *h, usock_httpd_stats *st)
     st->requests = atomic_load(&m->requests);
     st->bytes_in = atomic_load(&m->bytes_in);
     st->bytes_out = atomic_load(&m->bytes_out);
+    for (int i = 0; i < h->nworkers; i++)
+        st->bytes_held += atomic_load_explicit(&m->workers[i].in_held, memory_order_relaxed);
     long long now = usock__now_ms();
     st->uptime = (double)(now - h->t0) / 1000.0;
     long long cur = now / 1000;
@@ -455,6 +465,30 @@ void usock_httpd_stats_get(const usock_httpd *h, usock_httpd_stats *st)
 }
 
 /* ---- connections ---------------------------------------------------------- */
+
+/* Counts what connections hold, so that the stats can show idle ones
+ * hold nothing; one writer per counter, hence no read-modify-write. */
+static void in_held_add(struct worker *w, long long delta)
+{
+    uint64_t v = atomic_load_explicit(&w->in_held, memory_order_relaxed);
+    atomic_store_explicit(&w->in_held, v + (uint64_t)delta, memory_order_relaxed);
+}
+
+static void release_in(struct conn *c)
+{
+    in_held_add(c->w, -(long long)c->in_cap);
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = c->pos = 0;
+}
+
+static void release_headers(struct conn *c)
+{
+    if (c->headers)
+        in_held_add(c->w, -(long long)(MAX_HEADERS * sizeof *c->headers));
+    free(c->headers);
+    c->headers = NULL;
+}
 
 static void set_events(struct conn *c, int ev)
 {
@@ -483,8 +517,8 @@ static void conn_close(struct conn *c)
     atomic_fetch_add(&w->h->bytes_in, in);
     atomic_fetch_add(&w->h->bytes_out, out);
     usock_close(c->sock);
-    free(c->in);
-    free(c->headers);
+    release_in(c);
+    release_headers(c);
     buf_free(&c->body);
     buf_free(&c->out);
     if (c->lprev)
@@ -503,11 +537,8 @@ static void go_idle(struct conn *c)
     c->state = C_IDLE;
     c->deadline = usock__now_ms() + secs_ms(c->w->h->o.keepalive_timeout);
     /* An idle connection holds no read buffer. */
-    free(c->in);
-    c->in = NULL;
-    free(c->headers);
-    c->headers = NULL;
-    c->in_len = c->in_cap = c->pos = 0;
+    release_in(c);
+    release_headers(c);
     /* nor output or body buffers: an idle connection costs its struct */
     if (c->out.off >= c->out.len)
         buf_free(&c->out);
@@ -516,10 +547,13 @@ static void go_idle(struct conn *c)
 
 static void start_request(struct conn *c)
 {
-    if (!c->headers && !(c->headers = malloc(MAX_HEADERS * sizeof *c->headers))) {
-        c->state = C_CLOSING; /* no memory: the connection ends */
-        c->close_after = 1;
-        return;
+    if (!c->headers) {
+        if (!(c->headers = malloc(MAX_HEADERS * sizeof *c->headers))) {
+            c->state = C_CLOSING; /* no memory: the connection ends */
+            c->close_after = 1;
+            return;
+        }
+        in_held_add(c->w, (long long)(MAX_HEADERS * sizeof *c->headers));
     }
     usock_http_parser_init(&c->parser, USOCK_HTTP_REQUEST);
     c->parser.max_body = c->w->h->o.max_body;
@@ -816,7 +850,7 @@ static void dispatch(struct conn *c)
     } else {
         q.prefix.p = best->prefix;
         q.prefix.n = best->plen;
-        q.udata = best->root ? best->root : best->udata;
+        q.udata = best->udata;
         rc = best->fn(&q, res);
     }
     if (!res->responded) {
@@ -1030,9 +1064,7 @@ static void advance(struct conn *c)
             usock_shutdown(c->sock, SHUT_WR);
             c->state = C_LINGER;
             c->deadline = usock__now_ms() + LINGER_MS;
-            free(c->in);
-            c->in = NULL;
-            c->in_len = c->in_cap = c->pos = 0;
+            release_in(c);
             buf_free(&c->out);
             buf_free(&c->body);
             set_events(c, USOCK_POLLIN);
@@ -1085,6 +1117,7 @@ static void on_readable(struct conn *c)
                     return;
                 }
                 rebase(c, c->in, p);
+                in_held_add(c->w, (long long)(cap - c->in_cap));
                 c->in = p;
                 c->in_cap = cap;
             }
@@ -1334,10 +1367,10 @@ static int serve_status_json(const usock_httpd_req *req, usock_httpd_res *res)
     int rc = buf_printf(&b,
                         "{\"uptime\": %.3f, \"connections_open\": %llu, "
                         "\"connections_total\": %llu, \"requests\": %llu, \"workers\": %d, "
-                        "\"rps\": [",
+                        "\"bytes_held\": %llu, \"rps\": [",
                         st.uptime, (unsigned long long)st.conns_open,
                         (unsigned long long)st.conns_total, (unsigned long long)st.requests,
-                        h->nworkers);
+                        h->nworkers, (unsigned long long)st.bytes_held);
     for (int i = 0; rc == 0 && i < 60; i++)
         rc = buf_printf(&b, "%s%u", i ? ", " : "", (unsigned)st.rps[i]);
     if (rc == 0)

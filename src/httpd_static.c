@@ -2,14 +2,20 @@
  * GET/HEAD, MIME types, ETag/Last-Modified and 304, one Range (206/416),
  * index.html or a listing for directories, no way out of the root.
  *
+ * A file cache, shared by the workers, remembers what each file was when
+ * last looked at (device, inode, size, mtime; ETag and Last-Modified made
+ * once) and keeps small files whole: while a file is unchanged, serving it
+ * costs one fstatat, and a small one no open, read or sendfile.
+ *
  * Uses only the public answering API of httpd.h. OS calls: realpath, open,
- * fstat, opendir/readdir (POSIX). */
+ * openat, fstatat, opendir/readdir (POSIX). */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,30 +24,50 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shared.h"
 #include "usock/httpd.h"
 
 int usock__httpd_static(const usock_httpd_req *req, usock_httpd_res *res);
+int usock__static_new(const char *root, void **out);
+void usock__static_free(void *files);
 
 static const struct {
     const char *ext, *type;
 } mime[] = {
-    {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
-    {"css", "text/css; charset=utf-8"},   {"js", "text/javascript; charset=utf-8"},
-    {"mjs", "text/javascript; charset=utf-8"}, {"json", "application/json"},
-    {"txt", "text/plain; charset=utf-8"}, {"md", "text/markdown; charset=utf-8"},
-    {"c", "text/plain; charset=utf-8"},   {"h", "text/plain; charset=utf-8"},
-    {"py", "text/x-python; charset=utf-8"}, {"csv", "text/csv; charset=utf-8"},
-    {"xml", "application/xml"},           {"svg", "image/svg+xml"},
-    {"png", "image/png"},                 {"jpg", "image/jpeg"},
-    {"jpeg", "image/jpeg"},               {"gif", "image/gif"},
-    {"webp", "image/webp"},               {"ico", "image/vnd.microsoft.icon"},
-    {"avif", "image/avif"},               {"pdf", "application/pdf"},
-    {"wasm", "application/wasm"},         {"zip", "application/zip"},
-    {"gz", "application/gzip"},           {"tar", "application/x-tar"},
-    {"mp4", "video/mp4"},                 {"webm", "video/webm"},
-    {"mp3", "audio/mpeg"},                {"ogg", "audio/ogg"},
-    {"wav", "audio/wav"},                 {"woff", "font/woff"},
-    {"woff2", "font/woff2"},              {"ttf", "font/ttf"},
+    {"html", "text/html; charset=utf-8"},
+    {"htm", "text/html; charset=utf-8"},
+    {"css", "text/css; charset=utf-8"},
+    {"js", "text/javascript; charset=utf-8"},
+    {"mjs", "text/javascript; charset=utf-8"},
+    {"json", "application/json"},
+    {"txt", "text/plain; charset=utf-8"},
+    {"md", "text/markdown; charset=utf-8"},
+    {"c", "text/plain; charset=utf-8"},
+    {"h", "text/plain; charset=utf-8"},
+    {"py", "text/x-python; charset=utf-8"},
+    {"csv", "text/csv; charset=utf-8"},
+    {"xml", "application/xml"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"ico", "image/vnd.microsoft.icon"},
+    {"avif", "image/avif"},
+    {"pdf", "application/pdf"},
+    {"wasm", "application/wasm"},
+    {"zip", "application/zip"},
+    {"gz", "application/gzip"},
+    {"tar", "application/x-tar"},
+    {"mp4", "video/mp4"},
+    {"webm", "video/webm"},
+    {"mp3", "audio/mpeg"},
+    {"ogg", "audio/ogg"},
+    {"wav", "audio/wav"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"ttf", "font/ttf"},
 };
 
 const char *usock_httpd_mime_type(const char *name)
@@ -57,14 +83,6 @@ const char *usock_httpd_mime_type(const char *name)
 
 /* ---- paths -------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* The part of the path after the route's prefix, percent-decoded, its
  * segments checked: 0, or the status to answer (400 for %00 or a bad
  * escape, 403 for a ".." segment). */
@@ -77,7 +95,8 @@ static int decode_rel(const usock_httpd_req *req, char *out, size_t cap)
         if (ch == '%') {
             if (i + 2 >= n)
                 return 400;
-            int a = hexval(p[i + 1]), b = hexval(p[i + 2]);
+            int a = usock__hex_value((unsigned char)p[i + 1]);
+            int b = usock__hex_value((unsigned char)p[i + 2]);
             if (a < 0 || b < 0)
                 return 400;
             ch = a * 16 + b;
@@ -109,7 +128,7 @@ static int status_of_errno(int e)
 {
     return e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG || e == ELOOP ? 404
            : e == EACCES || e == EPERM                                    ? 403
-                                                                           : 500;
+                                                                          : 500;
 }
 
 /* ---- conditional requests and ranges ------------------------------------ */
@@ -317,7 +336,8 @@ static int listing(const usock_httpd_req *req, usock_httpd_res *res, const char 
         for (size_t i = 0; i < pl; i++) {
             int a, b2;
             if (req->path.p[i] == '%' && i + 2 < pl &&
-                (a = hexval(req->path.p[i + 1])) >= 0 && (b2 = hexval(req->path.p[i + 2])) >= 0) {
+                (a = usock__hex_value((unsigned char)req->path.p[i + 1])) >= 0 &&
+                (b2 = usock__hex_value((unsigned char)req->path.p[i + 2])) >= 0) {
                 shown[k++] = (char)(a * 16 + b2);
                 i += 2;
             } else {
@@ -326,8 +346,9 @@ static int listing(const usock_httpd_req *req, usock_httpd_res *res, const char 
         }
         shown[k] = '\0';
         struct sbuf b = {0};
-        sb_str(&b, "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                   "<title>Directory listing for ");
+        sb_str(&b,
+               "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+               "<title>Directory listing for ");
         sb_html(&b, shown);
         sb_str(&b, "</title>\n</head>\n<body>\n<h1>Directory listing for ");
         sb_html(&b, shown);
@@ -350,69 +371,272 @@ static int listing(const usock_httpd_req *req, usock_httpd_res *res, const char 
     return rc;
 }
 
-/* ---- the handler -------------------------------------------------------- */
+/* ---- the file cache ----------------------------------------------------- */
 
-static int send_file(const usock_httpd_req *req, usock_httpd_res *res, int fd,
-                     const struct stat *st, const char *name)
-{
+#define CACHE_BUCKETS 1024
+#define CACHE_MAX_ENTRIES 4096
+#define CACHE_MAX_BYTES (64u << 20)
+#define SMALL_FILE_MAX (64u << 10) /* kept whole at most this size */
+
+struct file_meta {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
     char etag[64], lm[40];
-    snprintf(etag, sizeof etag, "\"%llx-%llx-%lx\"", (unsigned long long)st->st_mtim.tv_sec,
+    const char *mime;
+};
+
+struct file_entry {
+    struct file_entry *next;
+    uint64_t hash;
+    struct file_meta m;
+    char *data; /* the whole file when small, else NULL */
+    char rel[];
+};
+
+struct static_files {
+    char *root; /* realpath */
+    size_t rootlen;
+    int rootfd;
+    pthread_rwlock_t lock;
+    struct file_entry *bucket[CACHE_BUCKETS];
+    size_t entries, bytes;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int same_file(const struct file_meta *m, const struct stat *st)
+{
+    return m->dev == st->st_dev && m->ino == st->st_ino && m->size == st->st_size &&
+           m->mtime.tv_sec == st->st_mtim.tv_sec && m->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static void meta_of(struct file_meta *m, const struct stat *st, const char *name)
+{
+    m->dev = st->st_dev;
+    m->ino = st->st_ino;
+    m->size = st->st_size;
+    m->mtime = st->st_mtim;
+    snprintf(m->etag, sizeof m->etag, "\"%llx-%llx-%lx\"", (unsigned long long)st->st_mtim.tv_sec,
              (unsigned long long)st->st_size, (long)st->st_mtim.tv_nsec);
     struct tm tm;
     gmtime_r(&st->st_mtim.tv_sec, &tm);
-    strftime(lm, sizeof lm, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    usock_httpd_header(res, "ETag", etag);
-    usock_httpd_header(res, "Last-Modified", lm);
-    const usock_http_str *inm = usock_http_header_get(req->msg, "If-None-Match");
-    const usock_http_str *ims = usock_http_header_get(req->msg, "If-Modified-Since");
-    time_t since;
-    if ((inm && etag_matches(inm, etag)) ||
-        (!inm && ims && parse_http_date(ims, &since) == 0 && st->st_mtim.tv_sec <= since)) {
-        close(fd);
-        return usock_httpd_respond(res, 304, NULL, NULL, 0);
-    }
-    usock_httpd_header(res, "Accept-Ranges", "bytes");
-    uint64_t size = (uint64_t)st->st_size, first = 0, last = 0;
-    const usock_http_str *range = usock_http_header_get(req->msg, "Range");
-    int r = range ? parse_range(range, size, &first, &last) : 0;
-    if (r < 0) {
-        close(fd);
-        char cr[64];
-        snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
-        usock_httpd_header(res, "Content-Range", cr);
-        return usock_httpd_respond_error(res, 416);
-    }
-    if (r > 0) {
-        char cr[96];
-        snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, size);
-        usock_httpd_header(res, "Content-Range", cr);
-        return usock_httpd_respond_fd(res, 206, usock_httpd_mime_type(name), fd, (off_t)first,
-                                      last - first + 1);
-    }
-    return usock_httpd_respond_fd(res, 200, usock_httpd_mime_type(name), fd, 0, size);
+    strftime(m->lm, sizeof m->lm, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    m->mime = usock_httpd_mime_type(name);
 }
 
-int usock__httpd_static(const usock_httpd_req *req, usock_httpd_res *res)
+static void cache_clear(struct static_files *f)
 {
-    const char *root = req->udata;
-    int get = req->method.n == 3 && memcmp(req->method.p, "GET", 3) == 0;
-    int head = req->method.n == 4 && memcmp(req->method.p, "HEAD", 4) == 0;
-    if (!get && !head) {
-        usock_httpd_header(res, "Allow", "GET, HEAD");
-        return usock_httpd_respond_error(res, 405);
+    for (size_t b = 0; b < CACHE_BUCKETS; b++)
+        while (f->bucket[b]) {
+            struct file_entry *e = f->bucket[b];
+            f->bucket[b] = e->next;
+            free(e->data);
+            free(e);
+        }
+    f->entries = f->bytes = 0;
+}
+
+/* The entry of rel, under the lock (read or write). */
+static struct file_entry *cache_find(struct static_files *f, const char *rel, uint64_t h)
+{
+    for (struct file_entry *e = f->bucket[h % CACHE_BUCKETS]; e; e = e->next)
+        if (e->hash == h && strcmp(e->rel, rel) == 0)
+            return e;
+    return NULL;
+}
+
+/* Remembers rel as m (and data, whose ownership it takes). Best effort: the
+ * cache is emptied when full, and a failed allocation only forgets. */
+static void cache_put(struct static_files *f, const char *rel, const struct file_meta *m,
+                      char *data)
+{
+    uint64_t h = hash_str(rel);
+    size_t len = strlen(rel);
+    struct file_entry *n = malloc(sizeof *n + len + 1);
+    if (!n) {
+        free(data);
+        return;
     }
-    char rel[PATH_MAX];
-    int bad = decode_rel(req, rel, sizeof rel);
-    if (bad)
-        return usock_httpd_respond_error(res, bad);
+    n->hash = h;
+    n->m = *m;
+    n->data = data;
+    memcpy(n->rel, rel, len + 1);
+    size_t size = data ? (size_t)m->size : 0;
+    /* never blocks a worker: while others read, this one forgets */
+    if (pthread_rwlock_trywrlock(&f->lock) != 0) {
+        free(data);
+        free(n);
+        return;
+    }
+    struct file_entry **pp = &f->bucket[h % CACHE_BUCKETS];
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->hash == h && strcmp((*pp)->rel, rel) == 0) {
+            struct file_entry *old = *pp;
+            *pp = old->next;
+            f->entries--;
+            f->bytes -= old->data ? (size_t)old->m.size : 0;
+            free(old->data);
+            free(old);
+            break;
+        }
+    if (f->entries >= CACHE_MAX_ENTRIES || f->bytes + size > CACHE_MAX_BYTES)
+        cache_clear(f);
+    n->next = f->bucket[h % CACHE_BUCKETS];
+    f->bucket[h % CACHE_BUCKETS] = n;
+    f->entries++;
+    f->bytes += size;
+    pthread_rwlock_unlock(&f->lock);
+}
+
+/* A small file's bytes, read whole, when fd still is what st says. */
+static char *read_small(int fd, const struct stat *st)
+{
+    size_t size = (size_t)st->st_size, got = 0;
+    char *data = malloc(size ? size : 1);
+    while (data && got < size) {
+        ssize_t n = pread(fd, data + got, size - got, (off_t)got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    struct stat now;
+    if (data &&
+        (got != size || fstat(fd, &now) < 0 || now.st_size != st->st_size ||
+         now.st_mtim.tv_sec != st->st_mtim.tv_sec || now.st_mtim.tv_nsec != st->st_mtim.tv_nsec)) {
+        free(data); /* changed while read: not kept */
+        data = NULL;
+    }
+    return data;
+}
+
+int usock__static_new(const char *root, void **out)
+{
+    char real[PATH_MAX];
+    if (!realpath(root, real))
+        return -errno;
+    struct static_files *f = calloc(1, sizeof *f);
+    if (!f)
+        return USOCK_ENOMEM;
+    f->root = strdup(real);
+    f->rootlen = strlen(real);
+    f->rootfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!f->root || f->rootfd < 0) {
+        int rc = f->root ? -errno : USOCK_ENOMEM;
+        if (f->rootfd >= 0)
+            close(f->rootfd);
+        free(f->root);
+        free(f);
+        return rc == USOCK_ENOENT || rc == -ENOTDIR ? USOCK_ENOTDIR : rc;
+    }
+    pthread_rwlock_init(&f->lock, NULL);
+    *out = f;
+    return 0;
+}
+
+void usock__static_free(void *files)
+{
+    struct static_files *f = files;
+    if (!f)
+        return;
+    cache_clear(f);
+    pthread_rwlock_destroy(&f->lock);
+    close(f->rootfd);
+    free(f->root);
+    free(f);
+}
+
+/* ---- the handler -------------------------------------------------------- */
+
+/* Answers with a file: from memory when data, else from fd (which it
+ * closes); conditional requests and a Range first. */
+static int send_file(const usock_httpd_req *req, usock_httpd_res *res, const struct file_meta *m,
+                     const char *data, int fd)
+{
+    usock_httpd_header(res, "ETag", m->etag);
+    usock_httpd_header(res, "Last-Modified", m->lm);
+    const usock_http_str *inm = usock_http_header_get(req->msg, "If-None-Match");
+    const usock_http_str *ims = usock_http_header_get(req->msg, "If-Modified-Since");
+    const usock_http_str *range = usock_http_header_get(req->msg, "Range");
+    time_t since;
+    int status = 200;
+    uint64_t size = (uint64_t)m->size, first = 0, last = size ? size - 1 : 0;
+    if ((inm && etag_matches(inm, m->etag)) ||
+        (!inm && ims && parse_http_date(ims, &since) == 0 && m->mtime.tv_sec <= since)) {
+        status = 304;
+    } else {
+        usock_httpd_header(res, "Accept-Ranges", "bytes");
+        int r = range ? parse_range(range, size, &first, &last) : 0;
+        char cr[96];
+        if (r < 0) {
+            snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
+            status = 416;
+        } else if (r > 0) {
+            snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, size);
+            status = 206;
+        }
+        if (r)
+            usock_httpd_header(res, "Content-Range", cr);
+    }
+    uint64_t len = status == 206 ? last - first + 1 : size;
+    if (status == 304 || status == 416) {
+        if (fd >= 0)
+            close(fd);
+        return status == 304 ? usock_httpd_respond(res, 304, NULL, NULL, 0)
+                             : usock_httpd_respond_error(res, 416);
+    }
+    if (data)
+        return usock_httpd_respond(res, status, m->mime, data + first, (size_t)len);
+    return usock_httpd_respond_fd(res, status, m->mime, fd, (off_t)first, len);
+}
+
+/* A directory: "/dir" -> "/dir/" as Python's http.server, then its
+ * index.html, else a listing. */
+static int send_dir(const usock_httpd_req *req, usock_httpd_res *res, const char *real)
+{
+    if (req->path.n == 0 || req->path.p[req->path.n - 1] != '/') {
+        char loc[PATH_MAX + 2];
+        if (req->path.n + 2 > sizeof loc)
+            return usock_httpd_respond_error(res, 414);
+        memcpy(loc, req->path.p, req->path.n);
+        loc[req->path.n] = '/';
+        loc[req->path.n + 1] = '\0';
+        usock_httpd_header(res, "Location", loc);
+        return usock_httpd_respond(res, 301, NULL, NULL, 0);
+    }
+    char idx[PATH_MAX + 16];
+    snprintf(idx, sizeof idx, "%s/index.html", real);
+    int fd = open(idx, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        struct file_meta m;
+        meta_of(&m, &st, idx);
+        return send_file(req, res, &m, NULL, fd);
+    }
+    if (fd >= 0)
+        close(fd);
+    return listing(req, res, real);
+}
+
+/* The slow way, for what the cache does not know: the real path must stay
+ * under the root, symlinks resolved; a regular file is remembered. */
+static int send_uncached(const usock_httpd_req *req, usock_httpd_res *res, struct static_files *f,
+                         const char *rel)
+{
     char full[PATH_MAX * 2 + 2], real[PATH_MAX];
-    snprintf(full, sizeof full, "%s/%s", root, rel);
+    snprintf(full, sizeof full, "%s/%s", f->root, rel);
     if (!realpath(full, real))
         return usock_httpd_respond_error(res, status_of_errno(errno));
-    size_t rl = strlen(root);
-    /* symlinks out of the root, whatever the path said */
-    if (strncmp(real, root, rl) != 0 || (real[rl] != '/' && real[rl] != '\0' && rl > 1))
-        return usock_httpd_respond_error(res, 403);
+    size_t rl = f->rootlen;
+    if (strncmp(real, f->root, rl) != 0 || (real[rl] != '/' && real[rl] != '\0' && rl > 1))
+        return usock_httpd_respond_error(res, 403); /* a symlink out of the root */
     int fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return usock_httpd_respond_error(res, status_of_errno(errno));
@@ -424,29 +648,58 @@ int usock__httpd_static(const usock_httpd_req *req, usock_httpd_res *res)
     }
     if (S_ISDIR(st.st_mode)) {
         close(fd);
-        if (req->path.n == 0 || req->path.p[req->path.n - 1] != '/') {
-            /* "/dir" -> "/dir/", as Python's http.server */
-            char loc[PATH_MAX + 2];
-            if (req->path.n + 2 > sizeof loc)
-                return usock_httpd_respond_error(res, 414);
-            memcpy(loc, req->path.p, req->path.n);
-            loc[req->path.n] = '/';
-            loc[req->path.n + 1] = '\0';
-            usock_httpd_header(res, "Location", loc);
-            return usock_httpd_respond(res, 301, NULL, NULL, 0);
-        }
-        char idx[PATH_MAX + 16];
-        snprintf(idx, sizeof idx, "%s/index.html", real);
-        fd = open(idx, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-            return send_file(req, res, fd, &st, idx);
-        if (fd >= 0)
-            close(fd);
-        return listing(req, res, real);
+        return send_dir(req, res, real);
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
         return usock_httpd_respond_error(res, 403);
     }
-    return send_file(req, res, fd, &st, real);
+    struct file_meta m;
+    meta_of(&m, &st, real);
+    char *data = (uint64_t)st.st_size <= SMALL_FILE_MAX ? read_small(fd, &st) : NULL;
+    cache_put(f, rel, &m, data);
+    return send_file(req, res, &m, NULL, fd);
+}
+
+int usock__httpd_static(const usock_httpd_req *req, usock_httpd_res *res)
+{
+    struct static_files *f = req->udata;
+    int get = req->method.n == 3 && memcmp(req->method.p, "GET", 3) == 0;
+    int head = req->method.n == 4 && memcmp(req->method.p, "HEAD", 4) == 0;
+    if (!get && !head) {
+        usock_httpd_header(res, "Allow", "GET, HEAD");
+        return usock_httpd_respond_error(res, 405);
+    }
+    char buf[PATH_MAX];
+    int bad = decode_rel(req, buf, sizeof buf);
+    if (bad)
+        return usock_httpd_respond_error(res, bad);
+    const char *rel = buf;
+    while (*rel == '/')
+        rel++; /* relative to the root's descriptor */
+    size_t n = strlen(rel);
+    struct stat st;
+    if (n == 0 || rel[n - 1] == '/' || fstatat(f->rootfd, rel, &st, 0) < 0 || !S_ISREG(st.st_mode))
+        return send_uncached(req, res, f, rel);
+    pthread_rwlock_rdlock(&f->lock);
+    struct file_entry *e = cache_find(f, rel, hash_str(rel));
+    if (!e || !same_file(&e->m, &st)) {
+        pthread_rwlock_unlock(&f->lock);
+        return send_uncached(req, res, f, rel);
+    }
+    if (e->data) { /* answered (copied) under the lock */
+        int rc = send_file(req, res, &e->m, e->data, -1);
+        pthread_rwlock_unlock(&f->lock);
+        return rc;
+    }
+    struct file_meta m = e->m;
+    pthread_rwlock_unlock(&f->lock);
+    /* the file that was checked, not one put in its place since */
+    int fd = openat(f->rootfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) < 0 || !same_file(&m, &st)) {
+        if (fd >= 0)
+            close(fd);
+        return send_uncached(req, res, f, rel);
+    }
+    return send_file(req, res, &m, NULL, fd);
 }

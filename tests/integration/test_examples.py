@@ -9,9 +9,12 @@ in time; every process started is killed by its PID in cleanup.
 """
 
 import hashlib
+import http.client
 import http.server
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +22,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peers import Peer, Process, have_ipv6, recv_all, recv_until  # noqa: E402
@@ -39,6 +43,7 @@ PINS_HTML = """<!DOCTYPE html>
 PINS_HEADER = b"HTTP/1.0 200 OK\r\nContent-type: text/html\r\n\r\n"
 
 HAVE_IPV6 = have_ipv6()
+CURL = shutil.which("curl")
 
 
 def prog(name):
@@ -317,6 +322,148 @@ class TestPinsServer(ExampleTest):
     def test_bad_count(self):
         res = run("pins_server", "127.0.0.1", 0, 0)
         self.assertFails(res, "pins_server: bad count: 0")
+
+
+class TestPinsHttpd(ExampleTest):
+    """pins_httpd: pins_server's page, served by the httpd layer until
+    SIGINT/SIGTERM. stdout: "listening on ADDR", then an access-log line
+    per request."""
+
+    LOG = r'%s - - \[[^]]+\] "%s %s HTTP/1\.[01]" 200 %s'
+
+    def start(self, host="127.0.0.1"):
+        srv = Server(self, "pins_httpd", host, 0)
+        self.addCleanup(self.stop, srv)
+        return srv
+
+    def stop(self, srv, sig=signal.SIGTERM):
+        """Signals srv by its PID (if still running); its exit status."""
+        if srv.proc.poll() is None:
+            os.kill(srv.proc.pid, sig)
+        return srv.wait()
+
+    def assertStopsCleanly(self, srv, requests, sig=signal.SIGTERM, host="127.0.0.1"):
+        """sig gives exit 0, empty stderr, and one log line per request
+        ((method, target) pairs) after the listening line."""
+        self.assertEqual(self.stop(srv, sig), 0)
+        self.assertEqual(srv.stderr(), b"")
+        lines = srv.rest()
+        self.assertEqual(len(lines), len(requests), lines)
+        size = str(len(pins_page()))
+        for line, (method, target) in zip(sorted(lines), sorted(requests)):
+            self.assertRegex(line, "^" + self.LOG % (re.escape(host), method, re.escape(target),
+                                                     size if method == "GET" else r"\d+") + "$")
+
+    def test_page_keep_alive_and_head(self):
+        srv = self.start()
+        self.assertEqual(srv.address, "127.0.0.1:%d" % srv.port)
+        page = pins_page()
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=TIMEOUT)
+        self.addCleanup(c.close)
+        socks = []
+        for target in ("/", "/any/path?x=1"):  # every path is the page
+            c.request("GET", target)
+            r = c.getresponse()
+            self.assertEqual((r.status, r.reason, r.version), (200, "OK", 11))
+            self.assertEqual(r.getheader("Content-Type"), "text/html")
+            self.assertEqual(r.getheader("Content-Length"), str(len(page)))
+            self.assertEqual(r.read(), page)
+            self.assertFalse(r.will_close)
+            socks.append(c.sock)
+        # HEAD on the same connection: the head, no body.
+        c.request("HEAD", "/")
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Length"), str(len(page)))
+        self.assertEqual(r.read(), b"")
+        socks.append(c.sock)
+        self.assertIsNotNone(socks[0])
+        self.assertTrue(all(s is socks[0] for s in socks), "not one kept-alive connection")
+        c.close()
+        self.assertStopsCleanly(srv, [("GET", "/"), ("GET", "/any/path?x=1"), ("HEAD", "/")])
+
+    def test_urllib_and_http10(self):
+        srv = self.start()
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % srv.port, timeout=TIMEOUT) as r:
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.headers["Content-Type"], "text/html")
+            self.assertEqual(r.read(), pins_page())
+        # The seed's own kind of client: HTTP/1.0, the server closes after.
+        # No /_status page either: that path is the pins page too.
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as c:
+            c.sendall(b"GET /_status HTTP/1.0\r\n\r\n")
+            head, _, body = recv_all(c).partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.0 200 OK\r\n"), head)
+        self.assertIn(b"\r\nContent-Type: text/html\r\n", head + b"\r\n")
+        self.assertEqual(body, pins_page())
+        self.assertStopsCleanly(srv, [("GET", "/"), ("GET", "/_status")])
+
+    @unittest.skipUnless(CURL, "curl not installed")
+    def test_curl(self):
+        srv = self.start()
+        url = "http://127.0.0.1:%d/" % srv.port
+        res = subprocess.run([CURL, "-sS", "-i", "--max-time", str(TIMEOUT), url],
+                             capture_output=True, timeout=TIMEOUT * 2)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        head, _, body = res.stdout.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), head)
+        self.assertIn(b"\r\nContent-Type: text/html\r\n", head + b"\r\n")
+        self.assertEqual(body, pins_page())
+        self.assertEqual(len(re.findall(rb"<tr><td>Pin\(\d+\)</td><td>[01]</td></tr>", body)), 8)
+        # Two URLs in one curl: one connection, kept alive.
+        res = subprocess.run([CURL, "-sS", "-v", "--max-time", str(TIMEOUT), url, url + "x"],
+                             capture_output=True, timeout=TIMEOUT * 2)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(res.stdout, pins_page() * 2)
+        self.assertIn(b"Re-using existing connection",
+                      res.stderr.replace(b"Reusing", b"Re-using"))
+        self.assertStopsCleanly(srv, [("GET", "/"), ("GET", "/"), ("GET", "/x")])
+
+    @unittest.skipUnless(HAVE_IPV6, "no IPv6 loopback")
+    def test_ipv6(self):
+        srv = self.start("::1")
+        self.assertEqual(srv.address, "[::1]:%d" % srv.port)
+        c = http.client.HTTPConnection("::1", srv.port, timeout=TIMEOUT)
+        self.addCleanup(c.close)
+        c.request("GET", "/")
+        self.assertEqual(c.getresponse().read(), pins_page())
+        c.close()
+        self.assertStopsCleanly(srv, [("GET", "/")], host="::1")
+
+    def test_stop_closes_idle_keep_alive(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            srv = self.start()
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as c:
+                c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                head = recv_until(c, b"\r\n\r\n")
+                self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), head)
+                length = int(re.search(rb"\r\nContent-Length: (\d+)\r\n", head).group(1))
+                body = head.partition(b"\r\n\r\n")[2]
+                while len(body) < length:
+                    body += c.recv(65536)
+                self.assertEqual(body, pins_page())
+                # The connection stays open, idle; the signal closes it.
+                start = time.monotonic()
+                self.assertEqual(self.stop(srv, sig), 0, sig)
+                self.assertLess(time.monotonic() - start, 5)
+                self.assertEqual(recv_all(c), b"")
+            self.assertEqual(srv.stderr(), b"")
+            self.assertEqual(len(srv.rest()), 1)
+
+    def test_port_in_use(self):
+        with socket.create_server(("127.0.0.1", 0)) as busy:
+            port = busy.getsockname()[1]
+            res = run("pins_httpd", "127.0.0.1", port)
+        self.assertFails(res, re.escape("pins_httpd: bind 127.0.0.1:%d: " % port) +
+                         "Address already in use")
+
+    def test_bad_arguments(self):
+        res = run("pins_httpd", "127.0.0.1", "http")
+        self.assertFails(res, "pins_httpd: bad port: http")
+        self.assertEqual(res.returncode, 2)
+        res = run("pins_httpd", "127.0.0.1", 0, 1)
+        self.assertFails(res, re.escape("usage: pins_httpd [host [port]]"))
+        self.assertEqual(res.returncode, 2)
 
 
 class TestEchoServer(ExampleTest):

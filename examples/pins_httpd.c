@@ -1,0 +1,146 @@
+/* pins_httpd.c -- the page of pins_server.c, served by the httpd layer.
+ *
+ * Seed: MicroPython tutorial 5.3 (ESP8266), as in pins_server.c. There the
+ * program accepts, reads the request and writes the answer itself; here
+ * usock_httpd does all the HTTP (keep-alive, HTTP/1.0 and 1.1, HEAD,
+ * timeouts, worker threads) and the program is one handler: one
+ * usock_httpd_route, one usock_httpd_respond.
+ *
+ * usage: pins_httpd [host [port]]        (default 0.0.0.0 80)
+ *
+ * Every path gets the page (pin values as in pins_server.c: the exported
+ * GPIO's value file, else 0). On stdout: "listening on ADDR" once bound
+ * (port 0 picks a free port), then one access-log line per request where
+ * the seed prints "client connected from". SIGINT or SIGTERM stops it
+ * gracefully (responses under way finish) with exit status 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include <usock.h>
+
+#include "common.h"
+
+const char *prog = "pins_httpd";
+
+static const int pins[] = {0, 2, 4, 5, 12, 13, 14, 15};
+
+/* The seed's page; %s is the rows. */
+static const char html[] =
+    "<!DOCTYPE html>\n"
+    "<html>\n"
+    "    <head> <title>ESP8266 Pins</title> </head>\n"
+    "    <body> <h1>ESP8266 Pins</h1>\n"
+    "        <table border=\"1\"> <tr><th>Pin</th><th>Value</th></tr> %s </table>\n"
+    "    </body>\n"
+    "</html>\n";
+
+static usock_httpd *volatile server; /* for the signal handler */
+
+/* Pin(n).value(): the exported GPIO's value file, else the simulated 0. */
+static int pin_value(int pin)
+{
+    char path[64];
+    FILE *f;
+    int c;
+
+    snprintf(path, sizeof path, "/sys/class/gpio/gpio%d/value", pin);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    c = fgetc(f);
+    fclose(f);
+    return c == '1';
+}
+
+/* The one handler: every request gets the page, one row per pin joined by
+ * '\n' as the seed joins them. 8 rows of at most 37 bytes fit in rows. */
+static int pins_page(const usock_httpd_req *req, usock_httpd_res *res)
+{
+    char rows[512], page[1024];
+    size_t used = 0, i;
+    int n;
+
+    (void)req;
+    rows[0] = '\0';
+    for (i = 0; i < sizeof pins / sizeof pins[0]; i++)
+        used += (size_t)snprintf(rows + used, sizeof rows - used,
+                                 "%s<tr><td>Pin(%d)</td><td>%d</td></tr>", i ? "\n" : "", pins[i],
+                                 pin_value(pins[i]));
+    n = snprintf(page, sizeof page, html, rows);
+    if (n < 0 || (size_t)n >= sizeof page)
+        return USOCK_ENOSPC; /* answered 500 */
+    return usock_httpd_respond(res, 200, "text/html", page, (size_t)n);
+}
+
+/* The access log, one Common Log Format line per request. */
+static void log_line(const char *line, void *udata)
+{
+    (void)udata;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+
+    (void)sig;
+    usock_httpd_stop(server); /* async-signal-safe; NULL ok */
+    errno = saved;
+}
+
+int main(int argc, char **argv)
+{
+    const char *host = "0.0.0.0";
+    int port = 80;
+    usock_addrinfo *ai = NULL;
+    usock_httpd_opts opts;
+    usock_httpd *h = NULL;
+    usock_addr bound;
+    struct sigaction sa;
+    char where[USOCK_ADDRSTRLEN];
+    int r;
+
+    r = host_port_args(argc, argv, 2, "[host [port]]", &host, &port);
+    if (r != 0)
+        return r;
+    r = usock_getaddrinfo(host, port, 0, SOCK_STREAM, 0, AI_PASSIVE, &ai);
+    if (r < 0)
+        return fail("getaddrinfo", host[0] ? host : "''", r);
+    addr_text(&ai->addr, where);
+
+    usock_httpd_opts_init(&opts);
+    opts.status_page = 0; /* no /_status: every path is the page, as in the seed */
+    opts.log = log_line;
+    r = usock_httpd_new(&h, &ai->addr, &opts);
+    usock_freeaddrinfo(ai);
+    if (r < 0)
+        return fail("bind", where, r);
+    r = usock_httpd_route(h, NULL, "/", pins_page, NULL); /* any method, any path */
+    if (r == 0)
+        r = usock_httpd_address(h, &bound);
+    if (r < 0) {
+        usock_httpd_close(h);
+        return fail("server", where, r);
+    }
+    addr_text(&bound, where);
+
+    server = h;
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    /* Bound already: clients that come now wait in the backlog. */
+    printf("listening on %s\n", where);
+    fflush(stdout);
+    r = usock_httpd_start(h); /* a signal before this makes the workers end at once */
+    if (r == 0)
+        usock_httpd_wait(h); /* until on_signal stops it */
+    server = NULL;           /* only this thread is left: no handler sees h freed */
+    usock_httpd_close(h);
+    return r < 0 ? fail("start", where, r) : 0;
+}
