@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -71,20 +72,29 @@ struct buf {
     size_t len, off, cap;
 };
 
+/* What reading a request needs, given back when the connection idles. */
+struct request {
+    usock_http_parser parser;
+    usock_http_msg msg;
+    usock_http_header headers[MAX_HEADERS];
+};
+
 struct conn {
     struct worker *w;
     struct conn *lprev, *lnext; /* the worker's list */
     usock *sock;
-    usock_addr peer;
+    union { /* the peer's address: httpd listens on IP only; 28 bytes, not 136 */
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer;
+    socklen_t peer_len;
     int state;
     int events;          /* registered poll events */
     long long deadline;  /* monotonic ms */
     char *in;
     size_t in_len, in_cap, pos; /* pos: where the current request starts */
     size_t head_len;     /* the current request's head, once parsed */
-    usock_http_parser parser;
-    usock_http_msg msg;
-    usock_http_header *headers; /* MAX_HEADERS, taken with the input buffer */
+    struct request *rq; /* while a request is read: taken with the input buffer */
     struct buf body;
     struct buf out;
     int close_after;     /* close once out (and the tail) is sent */
@@ -482,12 +492,12 @@ static void release_in(struct conn *c)
     c->in_len = c->in_cap = c->pos = 0;
 }
 
-static void release_headers(struct conn *c)
+static void release_request(struct conn *c)
 {
-    if (c->headers)
-        in_held_add(c->w, -(long long)(MAX_HEADERS * sizeof *c->headers));
-    free(c->headers);
-    c->headers = NULL;
+    if (c->rq)
+        in_held_add(c->w, -(long long)sizeof *c->rq);
+    free(c->rq);
+    c->rq = NULL;
 }
 
 static void set_events(struct conn *c, int ev)
@@ -518,7 +528,7 @@ static void conn_close(struct conn *c)
     atomic_fetch_add(&w->h->bytes_out, out);
     usock_close(c->sock);
     release_in(c);
-    release_headers(c);
+    release_request(c);
     buf_free(&c->body);
     buf_free(&c->out);
     if (c->lprev)
@@ -538,7 +548,7 @@ static void go_idle(struct conn *c)
     c->deadline = usock__now_ms() + secs_ms(c->w->h->o.keepalive_timeout);
     /* An idle connection holds no read buffer. */
     release_in(c);
-    release_headers(c);
+    release_request(c);
     /* nor output or body buffers: an idle connection costs its struct */
     if (c->out.off >= c->out.len)
         buf_free(&c->out);
@@ -547,16 +557,16 @@ static void go_idle(struct conn *c)
 
 static void start_request(struct conn *c)
 {
-    if (!c->headers) {
-        if (!(c->headers = malloc(MAX_HEADERS * sizeof *c->headers))) {
+    if (!c->rq) {
+        if (!(c->rq = malloc(sizeof *c->rq))) {
             c->state = C_CLOSING; /* no memory: the connection ends */
             c->close_after = 1;
             return;
         }
-        in_held_add(c->w, (long long)(MAX_HEADERS * sizeof *c->headers));
+        in_held_add(c->w, (long long)sizeof *c->rq);
     }
-    usock_http_parser_init(&c->parser, USOCK_HTTP_REQUEST);
-    c->parser.max_body = c->w->h->o.max_body;
+    usock_http_parser_init(&c->rq->parser, USOCK_HTTP_REQUEST);
+    c->rq->parser.max_body = c->w->h->o.max_body;
     c->head_len = 0;
     c->sent_continue = 0;
     c->body.len = 0;
@@ -592,7 +602,7 @@ static int write_head(usock_httpd_res *res, int status, const char *ctype, long 
     res->responded = 1;
     res->status = status;
     int version = q ? q->version : 11;
-    int keep = !c->close_after && c->msg.keep_alive &&
+    int keep = !c->close_after && c->rq && c->rq->msg.keep_alive &&
                !atomic_load(&c->w->h->stopping);
     if (clen == -1 && !chunked)
         keep = 0; /* a body framed by the close */
@@ -634,7 +644,7 @@ int usock_httpd_respond(usock_httpd_res *res, int status, const char *ctype, con
     int rc = write_head(res, status, nobody ? NULL : ctype, nobody ? -2 : (long long)len, 0);
     if (rc == 0 && !res->head_only && !nobody)
         rc = buf_add(&res->c->out, body, len);
-    res->bytes = nobody ? 0 : len;
+    res->bytes = nobody || res->head_only ? 0 : len;
     if (rc < 0)
         res->err = rc;
     return rc;
@@ -719,13 +729,21 @@ int usock_httpd_respond_error(usock_httpd_res *res, int status)
 
 /* ---- the access log -------------------------------------------------------- */
 
+static void peer_addr(const struct conn *c, usock_addr *a)
+{
+    memcpy(&a->ss, &c->peer, c->peer_len);
+    a->len = c->peer_len;
+}
+
 static void access_log(struct conn *c, const usock_httpd_req *q, int status, uint64_t bytes)
 {
     usock_httpd *h = c->w->h;
     if (!h->o.log)
         return;
     char host[USOCK_ADDRSTRLEN] = "-";
-    if (usock_addr_format(&c->peer, host, sizeof host) > 0) {
+    usock_addr peer;
+    peer_addr(c, &peer);
+    if (usock_addr_format(&peer, host, sizeof host) > 0) {
         /* the host alone: "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1" */
         char *colon = strrchr(host, ':');
         if (colon)
@@ -810,15 +828,17 @@ static void dispatch(struct conn *c)
     usock_httpd *h = c->w->h;
     usock_httpd_req q;
     memset(&q, 0, sizeof q);
-    q.method = c->msg.method;
-    q.target = c->msg.target;
-    q.version = c->msg.version;
-    q.headers = c->msg.headers;
-    q.nheaders = c->msg.nheaders;
-    q.msg = &c->msg;
+    q.method = c->rq->msg.method;
+    q.target = c->rq->msg.target;
+    q.version = c->rq->msg.version;
+    q.headers = c->rq->msg.headers;
+    q.nheaders = c->rq->msg.nheaders;
+    q.msg = &c->rq->msg;
     q.body = c->body.len ? c->body.p : NULL;
     q.body_len = c->body.len;
-    q.peer = &c->peer;
+    usock_addr peer;
+    peer_addr(c, &peer);
+    q.peer = &peer;
     split_target(&q);
 
     usock_httpd_res res_s, *res = &res_s;
@@ -871,7 +891,6 @@ static void answer_error(struct conn *c, int status)
     memset(&res, 0, offsetof(usock_httpd_res, extra));
     res.c = c;
     c->close_after = 1;
-    c->msg.keep_alive = 0;
     usock_httpd_respond_error(&res, status);
     count_request(c->w);
     access_log(c, NULL, status, res.bytes);
@@ -881,15 +900,15 @@ static void answer_error(struct conn *c, int status)
 /* Moves the current request's head (if parsed) with the buffer. */
 static void rebase(struct conn *c, const char *old, char *neu)
 {
-    if (!c->head_len || old == neu)
+    if (!c->head_len || !c->rq || old == neu)
         return;
 #define MOVE(s) ((s).p = (s).p ? neu + ((s).p - old) : NULL)
-    MOVE(c->msg.method);
-    MOVE(c->msg.target);
-    MOVE(c->msg.reason);
-    for (size_t i = 0; i < c->msg.nheaders; i++) {
-        MOVE(c->headers[i].name);
-        MOVE(c->headers[i].value);
+    MOVE(c->rq->msg.method);
+    MOVE(c->rq->msg.target);
+    MOVE(c->rq->msg.reason);
+    for (size_t i = 0; i < c->rq->msg.nheaders; i++) {
+        MOVE(c->rq->headers[i].name);
+        MOVE(c->rq->headers[i].value);
     }
 #undef MOVE
 }
@@ -907,8 +926,8 @@ static void process(struct conn *c)
             start_request(c);
         }
         if (c->state == C_HEAD) {
-            int n = usock_http_parse_head(&c->parser, c->in + c->pos, c->in_len - c->pos, &c->msg,
-                                          c->headers, MAX_HEADERS);
+            int n = usock_http_parse_head(&c->rq->parser, c->in + c->pos, c->in_len - c->pos, &c->rq->msg,
+                                          c->rq->headers, MAX_HEADERS);
             if (n < 0) {
                 answer_error(c, usock_http_error_status(n));
                 return;
@@ -918,18 +937,18 @@ static void process(struct conn *c)
             c->head_len = (size_t)n;
             c->state = C_BODY;
             c->deadline = usock__now_ms() + secs_ms(h->o.body_timeout);
-            if (c->msg.framing == USOCK_HTTP_BODY_LENGTH && c->msg.content_length > h->o.max_body) {
+            if (c->rq->msg.framing == USOCK_HTTP_BODY_LENGTH && c->rq->msg.content_length > h->o.max_body) {
                 answer_error(c, 413);
                 return;
             }
         }
         if (c->state == C_BODY) {
             size_t at = c->pos + c->head_len;
-            if (c->msg.framing != USOCK_HTTP_BODY_NONE) {
-                while (at < c->in_len && !usock_http_body_done(&c->parser)) {
+            if (c->rq->msg.framing != USOCK_HTTP_BODY_NONE) {
+                while (at < c->in_len && !usock_http_body_done(&c->rq->parser)) {
                     const char *d;
                     size_t dl = 0;
-                    ssize_t used = usock_http_parse_body(&c->parser, c->in + at, c->in_len - at, &d, &dl);
+                    ssize_t used = usock_http_parse_body(&c->rq->parser, c->in + at, c->in_len - at, &d, &dl);
                     if (used < 0) {
                         answer_error(c, usock_http_error_status((int)used));
                         return;
@@ -946,8 +965,8 @@ static void process(struct conn *c)
                 size_t keep_at = c->pos + c->head_len;
                 memmove(c->in + keep_at, c->in + at, c->in_len - at);
                 c->in_len -= at - keep_at;
-                if (!usock_http_body_done(&c->parser)) {
-                    if (c->msg.expect_continue && !c->sent_continue && c->msg.version == 11) {
+                if (!usock_http_body_done(&c->rq->parser)) {
+                    if (c->rq->msg.expect_continue && !c->sent_continue && c->rq->msg.version == 11) {
                         c->sent_continue = 1;
                         buf_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
                     }
@@ -1202,7 +1221,8 @@ static void accept_some(struct worker *w)
         (void)usock_setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->w = w;
         c->sock = s;
-        c->peer = peer;
+        c->peer_len = peer.len < sizeof c->peer ? peer.len : (socklen_t)sizeof c->peer;
+        memcpy(&c->peer, &peer.ss, c->peer_len);
         c->fd = -1;
         if (usock_poll_register(w->poll, s, USOCK_POLLIN, c) < 0) {
             usock_close(s);

@@ -32,7 +32,8 @@ struct usock {
     /* To and from the kernel, for iostat. Atomic: a datagram server's
      * handlers answer through one socket from several threads at once. */
     _Atomic unsigned long long bytes_in, bytes_out;
-    struct usock__reg *regs; /* the polls that hold it, for close */
+    struct usock__reg *regs; /* the polls that hold it, for close: &reg0 or an array */
+    struct usock__reg reg0;
     int nregs;
 };
 

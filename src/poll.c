@@ -60,23 +60,37 @@ static int reg_find(const usock *s, const usock_poll *p)
     return -1;
 }
 
+/* A socket is nearly always in one poll at most: that registration lives
+ * in the socket itself (reg0), more in an array. */
 static int reg_add(usock *s, usock_poll *p, int slot)
 {
-    struct usock__reg *r = realloc(s->regs, (size_t)(s->nregs + 1) * sizeof *r);
-    if (!r)
-        return USOCK_ENOMEM;
+    struct usock__reg *r = &s->reg0;
+    if (s->nregs > 0) {
+        size_t size = (size_t)(s->nregs + 1) * sizeof *r;
+        r = s->regs == &s->reg0 ? malloc(size) : realloc(s->regs, size);
+        if (!r)
+            return USOCK_ENOMEM;
+        if (s->regs == &s->reg0)
+            r[0] = s->reg0;
+    }
     r[s->nregs++] = (struct usock__reg){.poll = p, .slot = slot};
     s->regs = r;
     return 0;
 }
 
+static void regs_free(usock *s)
+{
+    if (s->regs != &s->reg0)
+        free(s->regs);
+    s->regs = NULL;
+    s->nregs = 0;
+}
+
 static void reg_remove(usock *s, int i)
 {
     s->regs[i] = s->regs[--s->nregs];
-    if (s->nregs == 0) {
-        free(s->regs);
-        s->regs = NULL;
-    }
+    if (s->nregs == 0)
+        regs_free(s);
 }
 
 USOCK_API void usock_poll_free(usock_poll *p)
@@ -183,9 +197,7 @@ void usock__poll_forget(usock *s)
         e->closed = 1;
         p->nclosed++;
     }
-    free(s->regs);
-    s->regs = NULL;
-    s->nregs = 0;
+    regs_free(s);
 }
 
 void usock__poll_note_buffered(usock *s)

@@ -146,6 +146,45 @@ class ServeTest(unittest.TestCase):
         st4, _, body = self.get("/a.txt", {"If-Modified-Since": old})
         self.assertEqual((st4, body), (200, b"0123456789"))
 
+    def test_file_cache_follows_changes(self):
+        """The file cache never serves what a file no longer is: each
+        request sees the file's current bytes, size and ETag."""
+        path = os.path.join(self.root, "changing.txt")
+        outside = os.path.join(self.outside, "secret.txt")
+        with open(path, "wb") as f:
+            f.write(b"first")
+        seen = set()
+        for body in (b"first", b"FIRST", b"a longer second", b"3" * 70000, b"x"):
+            if body != b"first":
+                with open(path, "wb") as f:
+                    f.write(body)
+            for _ in range(2):  # the second from the cache
+                st, h, got = self.get("/changing.txt")
+                self.assertEqual((st, got), (200, body))
+                self.assertEqual(h["Content-Length"], str(len(body)))
+            seen.add(h["ETag"])
+            st, _, got = self.get("/changing.txt", {"Range": "bytes=-1"})
+            self.assertEqual((st, got), (206, body[-1:]))
+        self.assertEqual(len(seen), 5)  # a new ETag for each version
+        # replaced by a symlink out of the root: refused, not served
+        os.unlink(path)
+        os.symlink(outside, path)
+        self.assertEqual(self.get("/changing.txt")[0], 403)
+        os.unlink(path)
+        self.assertEqual(self.get("/changing.txt")[0], 404)
+        # renamed over (a new inode, same size and, maybe, same mtime)
+        with open(path, "wb") as f:
+            f.write(b"one")
+        self.assertEqual(self.get("/changing.txt")[2], b"one")
+        tmp = path + ".new"
+        with open(tmp, "wb") as f:
+            f.write(b"two")
+        st = os.stat(path)
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.rename(tmp, path)
+        self.assertEqual(self.get("/changing.txt")[2], b"two")
+        os.unlink(path)
+
     def test_listing(self):
         st, h, body = self.get("/sub/")
         self.assertEqual(st, 200)
