@@ -98,6 +98,8 @@ struct conn {
     struct buf body;
     struct buf out;
     int close_after;     /* close once out (and the tail) is sent */
+    int peer_done;       /* the last request said the client sends no more */
+    int nodelay;         /* TCP_NODELAY set */
     int sent_continue;
     /* the tail: a file or a stream after out */
     int fd;
@@ -484,6 +486,17 @@ static void in_held_add(struct worker *w, long long delta)
     atomic_store_explicit(&w->in_held, v + (uint64_t)delta, memory_order_relaxed);
 }
 
+/* Nagle's algorithm would hold back the end of an answer written in
+ * pieces (a head then a file, a send that did not fit, the next answer on
+ * a kept-alive connection) until the client's delayed ACK. An answer sent
+ * whole on a connection that then closes needs no setsockopt. */
+static void no_delay(struct conn *c)
+{
+    int one = 1;
+    if (!c->nodelay && usock_setsockopt(c->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
+        c->nodelay = 1;
+}
+
 static void release_in(struct conn *c)
 {
     in_held_add(c->w, -(long long)c->in_cap);
@@ -546,6 +559,7 @@ static void go_idle(struct conn *c)
 {
     c->state = C_IDLE;
     c->deadline = usock__now_ms() + secs_ms(c->w->h->o.keepalive_timeout);
+    no_delay(c);
     /* An idle connection holds no read buffer. */
     release_in(c);
     release_request(c);
@@ -687,6 +701,7 @@ int usock_httpd_respond_fd(usock_httpd_res *res, int status, const char *ctype, 
         return rc;
     }
     c->fd = fd;
+    no_delay(c);
     c->foff = offset;
     c->fleft = len;
     res->bytes = len;
@@ -710,6 +725,7 @@ int usock_httpd_respond_stream(usock_httpd_res *res, int status, const char *cty
         return rc;
     }
     c->next = next;
+    no_delay(c);
     c->done = done;
     c->ctx = ctx;
     c->chunked_tail = chunked;
@@ -975,6 +991,7 @@ static void process(struct conn *c)
             }
             /* complete: answer it */
             c->state = C_IDLE;
+            c->peer_done = !c->rq->msg.keep_alive;
             dispatch(c);
             c->pos += c->head_len;
             c->head_len = 0;
@@ -1074,9 +1091,22 @@ static void advance(struct conn *c)
             return;
         }
         if (rc == 0) { /* output waits for room */
+            no_delay(c);
+            if (c->state == C_IDLE && c->pos >= c->in_len) {
+                /* a slow reader of a long answer holds no request buffers */
+                release_in(c);
+                release_request(c);
+                buf_free(&c->body);
+            }
             if (c->events != USOCK_POLLOUT)
                 c->deadline = usock__now_ms() + secs_ms(c->w->h->o.send_timeout);
             set_events(c, USOCK_POLLOUT);
+            return;
+        }
+        if (c->close_after && c->state != C_CLOSING && c->peer_done && c->pos >= c->in_len) {
+            /* the client asked for the close and sent nothing more: no
+             * lingering needed to keep an RST from destroying the answer */
+            conn_close(c);
             return;
         }
         if (c->close_after || c->state == C_CLOSING) {
@@ -1197,28 +1227,24 @@ static void accept_some(struct worker *w)
         }
         usock *s;
         usock_addr peer;
-        int rc = usock_accept(w->listener, &s, &peer);
+        int rc = usock_accept4(w->listener, &s, &peer, USOCK_ACCEPT_NONBLOCK);
         if (rc == USOCK_EAGAIN || rc == USOCK_ECONNABORTED || rc == USOCK_EINTR)
             return;
         if (rc == USOCK_EMFILE || rc == USOCK_ENFILE || rc == USOCK_ENOBUFS || rc == USOCK_ENOMEM) {
             /* out of descriptors: stop accepting for a while */
             pause_listener(w);
             w->backoff_end = usock__now_ms() + w->backoff_ms;
-            if (w->backoff_ms < BACKOFF_MAX_MS)
-                w->backoff_ms *= 2;
+            w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
             return;
         }
         if (rc < 0)
             return;
         w->backoff_ms = BACKOFF_MIN_MS;
         struct conn *c = calloc(1, sizeof *c);
-        if (!c || usock_settimeout(s, 0) < 0) {
-            free(c);
+        if (!c) {
             usock_close(s);
             continue;
         }
-        int one = 1;
-        (void)usock_setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->w = w;
         c->sock = s;
         c->peer_len = peer.len < sizeof c->peer ? peer.len : (socklen_t)sizeof c->peer;
@@ -1252,8 +1278,8 @@ static void sweep(struct worker *w, long long now, int stopping)
             (c->state == C_IDLE || c->state == C_HEAD || c->state == C_LINGER)) {
             conn_close(c); /* idle, or a request not yet whole */
         } else if (c->deadline && now >= c->deadline) {
-            if (c->state == C_HEAD && !busy && c->in_len > c->pos) {
-                /* the head did not come in time: 408, best effort */
+            if ((c->state == C_BODY || (c->state == C_HEAD && c->in_len > c->pos)) && !busy) {
+                /* the head or the body did not come in time: 408, best effort */
                 answer_error(c, 408);
                 (void)usock_send(c->sock, c->out.p, c->out.len);
             }
@@ -1299,8 +1325,13 @@ static void *worker_main(void *arg)
         if (stopping)
             timeout = 100;
         int n = usock_poll_wait(w->poll, timeout, ev, MAX_EVENTS);
-        if (n < 0)
-            break;
+        if (n < 0) {
+            /* never a silent end: a worker gone would leave its listener
+             * in the SO_REUSEPORT group, taking connections none accepts */
+            struct timespec pause = {0, 10 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            continue;
+        }
         for (int i = 0; i < n; i++) {
             if (ev[i].sock == w->waker) {
                 (void)usock_wake_clear(w->waker);

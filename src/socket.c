@@ -269,13 +269,19 @@ USOCK_API int usock_listen(usock *s, int backlog)
 
 USOCK_API int usock_accept(usock *s, usock **conn, usock_addr *peer)
 {
-    if (!s || !conn)
+    return usock_accept4(s, conn, peer, 0);
+}
+
+USOCK_API int usock_accept4(usock *s, usock **conn, usock_addr *peer, int flags)
+{
+    if (!s || !conn || (flags & ~USOCK_ACCEPT_NONBLOCK))
         return USOCK_EINVAL;
     *conn = NULL;
+    int nonblock = flags & USOCK_ACCEPT_NONBLOCK;
     int64_t deadline = deadline_of(s);
     int fd;
     for (;;) {
-        fd = usock__sys_accept(s->fd, peer);
+        fd = usock__sys_accept(s->fd, peer, nonblock);
         if (!should_wait(s, fd))
             break;
         int w = wait_ready(s, USOCK_POLLIN, deadline);
@@ -290,6 +296,10 @@ USOCK_API int usock_accept(usock *s, usock **conn, usock_addr *peer)
     if (!c) {
         usock__sys_close(fd);
         return USOCK_ENOMEM;
+    }
+    if (nonblock) {
+        c->timeout_ms = 0;
+        c->timeout = 0.0;
     }
     *conn = c;
     return 0;

@@ -19,7 +19,7 @@ int usock__sys_close(int fd);
 int usock__sys_set_nonblocking(int fd, int on);
 int usock__sys_bind(int fd, const usock_addr *a);
 int usock__sys_listen(int fd, int backlog);
-int usock__sys_accept(int fd, usock_addr *peer); /* new fd, blocking */
+int usock__sys_accept(int fd, usock_addr *peer, int nonblock); /* new fd, close-on-exec */
 int usock__sys_connect(int fd, const usock_addr *a); /* may give -EINPROGRESS */
 int usock__sys_socket_error(int fd);                 /* SO_ERROR as -errno, or 0 */
 int usock__sys_socketpair(int af, int type, int proto, int fds[2]);

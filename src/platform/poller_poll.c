@@ -11,6 +11,7 @@
 struct usock__sys_poller {
     struct pollfd *fds;
     int cap;
+    int used; /* slots below this may be in use: poll's nfds */
     int next; /* where reporting starts, so a small max starves no slot */
 };
 
@@ -43,6 +44,8 @@ int usock__sys_poller_add(usock__sys_poller *p, int fd, int slot, int events)
         p->cap = cap;
     }
     p->fds[slot] = (struct pollfd){.fd = fd, .events = usock__to_poll_bits(events)};
+    if (slot >= p->used)
+        p->used = slot + 1;
     return 0;
 }
 
@@ -59,18 +62,20 @@ int usock__sys_poller_del(usock__sys_poller *p, int fd, int slot)
     if (slot >= p->cap || p->fds[slot].fd != fd)
         return -ENOENT;
     p->fds[slot].fd = -1;
+    while (p->used > 0 && p->fds[p->used - 1].fd < 0)
+        p->used--;
     return 0;
 }
 
 int usock__sys_poller_wait(usock__sys_poller *p, int timeout_ms, int *slots, int *revents,
                            int max)
 {
-    int r = poll(p->fds, (nfds_t)p->cap, timeout_ms);
+    int r = poll(p->fds, (nfds_t)p->used, timeout_ms);
     if (r < 0)
         return -errno;
     int n = 0;
-    for (int k = 0; k < p->cap && r > 0; k++) {
-        int i = (p->next + k) % p->cap;
+    for (int k = 0; k < p->used && r > 0; k++) {
+        int i = (p->next + k) % p->used;
         if (p->fds[i].fd < 0 || !p->fds[i].revents)
             continue;
         if (n == max) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,11 +58,9 @@ int usock__sys_close(int fd)
 
 int usock__sys_set_nonblocking(int fd, int on)
 {
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0)
-        return fail();
-    int want = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
-    if (want != flags && fcntl(fd, F_SETFL, want) < 0)
+    /* one call, where fcntl needs F_GETFL and F_SETFL: once per accepted
+     * connection in a server */
+    if (ioctl(fd, FIONBIO, &on) < 0)
         return fail();
     return 0;
 }
@@ -81,12 +80,13 @@ int usock__sys_default_backlog(void)
     return SOMAXCONN;
 }
 
-int usock__sys_accept(int fd, usock_addr *peer)
+int usock__sys_accept(int fd, usock_addr *peer, int nonblock)
 {
+    int flags = SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
     for (;;) {
         usock_addr tmp;
         tmp.len = sizeof tmp.ss;
-        int c = accept4(fd, (struct sockaddr *)&tmp.ss, &tmp.len, SOCK_CLOEXEC);
+        int c = accept4(fd, (struct sockaddr *)&tmp.ss, &tmp.len, flags);
         if (c >= 0) {
             if (peer)
                 *peer = tmp;

@@ -144,6 +144,32 @@ static void accept_with_null_peer_is_ok(int af)
 }
 BOTH_FAMILIES(accept_with_null_peer_is_ok)
 
+/* accept4 with USOCK_ACCEPT_NONBLOCK: the new socket has timeout 0 and its
+ * descriptor O_NONBLOCK at once; flags 0 is accept; other flags fail. */
+static void accept4_nonblock_gives_a_non_blocking_socket(int af)
+{
+    int port;
+    usock *l = listening(af, &port);
+    usock *c = connected_to(af, port), *srv = NULL, *srv2 = NULL;
+    assert_int_equal(usock_accept4(l, &srv, NULL, 2), USOCK_EINVAL);
+    assert_null(srv);
+    assert_ok(usock_accept4(l, &srv, NULL, USOCK_ACCEPT_NONBLOCK));
+    assert_true(usock_gettimeout(srv) == 0.0);
+    assert_true(fcntl(usock_fileno(srv), F_GETFL) & O_NONBLOCK);
+    char b[4];
+    assert_int_equal(usock_recv(srv, b, sizeof b), USOCK_EAGAIN);
+    usock *c2 = connected_to(af, port);
+    assert_ok(usock_accept4(l, &srv2, NULL, 0));
+    assert_true(usock_gettimeout(srv2) < 0); /* blocking, as usock_accept */
+    assert_false(fcntl(usock_fileno(srv2), F_GETFL) & O_NONBLOCK);
+    usock_close(c);
+    usock_close(c2);
+    usock_close(srv);
+    usock_close(srv2);
+    usock_close(l);
+}
+BOTH_FAMILIES(accept4_nonblock_gives_a_non_blocking_socket)
+
 static void bind_to_port_in_use_is_eaddrinuse(int af)
 {
     int port;
@@ -287,6 +313,7 @@ int main(void)
         cmocka_unit_test(fileno_of_null_is_negative),
         BOTH(tcp_connect_accept_round_trip),
         BOTH(accept_with_null_peer_is_ok),
+        BOTH(accept4_nonblock_gives_a_non_blocking_socket),
         BOTH(bind_to_port_in_use_is_eaddrinuse),
         BOTH(listen_negative_backlog_accepts_several_connections),
         BOTH(connect_to_port_nobody_listens_on_is_econnrefused),
