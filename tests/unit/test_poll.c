@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -198,6 +199,31 @@ static void idle_socket_times_out_with_zero(int af)
     unwatch_pair(p, s, peer);
 }
 BOTH_FAMILIES(idle_socket_times_out_with_zero)
+
+/* poll(2) fails with EINVAL when nfds passes RLIMIT_NOFILE: a poll must
+ * hand the kernel the slots it uses, not the room it has (16 at least). */
+static void wait_works_under_a_descriptor_limit_below_its_room(void **state)
+{
+    (void)state;
+    if (getenv("USOCK_UNDER_VALGRIND"))
+        skip(); /* valgrind keeps descriptors of its own above the limit */
+    usock *s;
+    int peer;
+    usock_poll *p = watch_pair(AF_INET, &s, &peer, USOCK_POLLIN, NULL);
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 4; /* open descriptors above it stay open */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    usock_event ev[4];
+    int idle = usock_poll_wait(p, 0, ev, 4);
+    raw_send_str(peer, "x");
+    int ready = usock_poll_wait(p, EXPECT_MS, ev, 4);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(idle, 0);
+    assert_int_equal(ready, 1);
+    unwatch_pair(p, s, peer);
+}
 
 static void pollin_when_data_arrives_with_its_udata(int af)
 {
@@ -1477,6 +1503,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(poll_new_and_free),
+        cmocka_unit_test(wait_works_under_a_descriptor_limit_below_its_room),
         cmocka_unit_test(empty_poll_times_out_with_zero),
         cmocka_unit_test(register_twice_is_eexist),
         cmocka_unit_test(modify_and_unregister_of_unknown_socket_are_enoent),
