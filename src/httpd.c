@@ -10,8 +10,8 @@
  * A file answer larger than SMALL_FILE, or a stream, becomes the
  * connection's tail: requests after it wait until it is sent.
  *
- * OS calls beyond the socket layer: sendfile (Linux; pread elsewhere),
- * open/fstat/realpath/opendir for static files, pthreads, clock_gettime. */
+ * OS calls beyond the socket layer: open/fstat/pread for files answered
+ * with usock_httpd_respond_fd, pthreads, signal masks, nanosleep. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -32,7 +32,6 @@
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
-#include <sys/sendfile.h>
 #endif
 
 #include "usock.h"
@@ -109,7 +108,6 @@ struct conn {
     void (*done)(void *ctx);
     void *ctx;
     int chunked_tail;
-    unsigned long long io_in, io_out;
 };
 
 struct usock_httpd_res {
@@ -1022,25 +1020,12 @@ static int flush(struct conn *c)
         }
         if (c->fd >= 0 && c->fleft > 0) {
             size_t want = c->fleft > (1u << 20) ? (1u << 20) : (size_t)c->fleft;
-#ifdef __linux__
-            ssize_t n = sendfile(usock_fileno(c->sock), c->fd, &c->foff, want);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            ssize_t n = usock_sendfile(c->sock, c->fd, &c->foff, want);
+            if (n == USOCK_EAGAIN)
                 return 0;
-            if (n < 0 && errno == EINTR)
-                continue;
             if (n <= 0)
-                return n < 0 ? -errno : USOCK_EIO; /* the file shrank */
+                return n < 0 ? (int)n : USOCK_EIO; /* the file shrank */
             c->fleft -= (uint64_t)n;
-#else
-            if (buf_reserve(&c->out, want > 65536 ? 65536 : want) < 0)
-                return USOCK_ENOMEM;
-            ssize_t n = pread(c->fd, c->out.p, want > 65536 ? 65536 : want, c->foff);
-            if (n <= 0)
-                return n < 0 ? -errno : USOCK_EIO;
-            c->foff += n;
-            c->fleft -= (uint64_t)n;
-            c->out.len = (size_t)n;
-#endif
             c->deadline = usock__now_ms() + secs_ms(c->w->h->o.send_timeout);
             continue;
         }

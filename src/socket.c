@@ -342,6 +342,23 @@ USOCK_API ssize_t usock_send(usock *s, const void *buf, size_t n)
     return usock_send_flags(s, buf, n, 0);
 }
 
+USOCK_API ssize_t usock_sendfile(usock *s, int fd, off_t *offset, size_t n)
+{
+    if (!s || fd < 0 || !offset || *offset < 0)
+        return USOCK_EINVAL;
+    if (s->err)
+        return take_error(s);
+    int64_t deadline = deadline_of(s);
+    for (;;) {
+        ssize_t r = usock__sys_sendfile(s->fd, fd, offset, n);
+        if (!should_wait(s, r))
+            return count_out(s, r);
+        int w = wait_ready(s, USOCK_POLLOUT, deadline);
+        if (w < 0)
+            return w;
+    }
+}
+
 /* Sends until done, the deadline passes or an error; returns the count
  * sent and leaves the error (if any) in *err. */
 static size_t send_loop(usock *s, const char *p, size_t n, int *err)

@@ -117,6 +117,14 @@ USOCK_API int usock_connect(usock *s, const usock_addr *a);
 /* One send: may be short. Never raises SIGPIPE. */
 USOCK_API ssize_t usock_send(usock *s, const void *buf, size_t n);
 
+/* One send of up to n bytes of the open file fd from *offset, which is
+ * advanced by what went (sendfile(2) where there is one; the file's own
+ * position is untouched): one piece of Python's socket.sendfile. May be
+ * short; 0 at the end of the file; bounded by the timeout as usock_send.
+ * sendfile(2) has no MSG_NOSIGNAL: to a peer gone it may raise SIGPIPE,
+ * so block or ignore SIGPIPE in the calling thread. */
+USOCK_API ssize_t usock_sendfile(usock *s, int fd, off_t *offset, size_t n);
+
 /* Sends all n bytes, retrying short writes; the timeout bounds the whole
  * call (CPython's rule). Returns 0. */
 USOCK_API int usock_sendall(usock *s, const void *buf, size_t n);

@@ -27,6 +27,8 @@ int usock__sys_socketpair(int af, int type, int proto, int fds[2]);
  * nowhere else. recvfrom's *from is zeroed (len 0) when the kernel gives
  * no address (TCP, an unnamed AF_UNIX sender). */
 ssize_t usock__sys_send(int fd, const void *buf, size_t n, int flags);
+/* Up to n bytes of file fd from *off to socket sock, *off advanced. */
+ssize_t usock__sys_sendfile(int sock, int fd, off_t *off, size_t n);
 ssize_t usock__sys_recv(int fd, void *buf, size_t n, int flags);
 ssize_t usock__sys_sendto(int fd, const void *buf, size_t n, const usock_addr *to, int flags);
 ssize_t usock__sys_recvfrom(int fd, void *buf, size_t n, usock_addr *from, int flags);

@@ -19,6 +19,7 @@
 #ifdef __linux__
 #define USOCK_HAVE_EVENTFD 1
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #endif
 
 #include "platform.h"
@@ -130,6 +131,27 @@ ssize_t usock__sys_send(int fd, const void *buf, size_t n, int flags)
 {
     for (;;) {
         ssize_t r = send(fd, buf, n, os_flags(flags) | MSG_NOSIGNAL);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return fail();
+    }
+}
+
+ssize_t usock__sys_sendfile(int sock, int fd, off_t *off, size_t n)
+{
+    for (;;) {
+#ifdef __linux__
+        ssize_t r = sendfile(sock, fd, off, n);
+#else /* read and send: the same bytes, one copy more */
+        char buf[16384];
+        ssize_t r = pread(fd, buf, n < sizeof buf ? n : sizeof buf, *off);
+        if (r > 0) {
+            r = send(sock, buf, (size_t)r, MSG_NOSIGNAL);
+            if (r > 0)
+                *off += r;
+        }
+#endif
         if (r >= 0)
             return r;
         if (errno != EINTR)

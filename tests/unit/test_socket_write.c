@@ -120,6 +120,58 @@ static void sendall_and_write_of_nothing_succeed(void **state)
     close(peer);
 }
 
+/* sendfile: pieces of a file from an offset, the offset advanced, the
+ * file's own position untouched, 0 at its end, counted by iostat; with a
+ * timeout, the pieces of a file larger than the buffers still all go. */
+static void sendfile_sends_pieces_of_a_file(int af)
+{
+    char path[] = "/tmp/usock-sendfile-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    const size_t n = 3 << 20;
+    char *big = pattern_buf(n);
+    assert_int_equal(write(fd, big, n), (ssize_t)n);
+    assert_int_equal(lseek(fd, 7, SEEK_SET), 7);
+    usock *s;
+    int peer;
+    pair_with_raw_peer_bufs(af, &s, &peer, SMALL_BUF, SMALL_BUF);
+    off_t off = 0;
+    assert_count(usock_sendfile(s, fd, &off, 5), 5);
+    assert_int_equal(off, 5);
+    char head[5];
+    assert_int_equal(recv(peer, head, 5, MSG_WAITALL), 5);
+    assert_memory_equal(head, big, 5);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 7);
+    /* the rest, bounded by a timeout, read by a thread */
+    off = 0;
+    assert_ok(usock_settimeout(s, 10.0));
+    struct reader rd = {.fd = peer, .chunk = 32768, .pause_ms = 1, .pause_every = 16};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reader_main, &rd), 0);
+    while ((size_t)off < n) {
+        ssize_t k = usock_sendfile(s, fd, &off, n - (size_t)off);
+        assert_true(k > 0);
+    }
+    assert_count(usock_sendfile(s, fd, &off, 100), 0); /* the end */
+    assert_ok(usock_shutdown(s, SHUT_WR));
+    pthread_join(t, NULL);
+    assert_int_equal(rd.total, n);
+    assert_true(rd.in_order);
+    unsigned long long in = 0, out = 0;
+    usock_iostat(s, &in, &out);
+    assert_int_equal(out, n + 5);
+    off = 0;
+    assert_int_equal(usock_sendfile(NULL, fd, &off, 1), USOCK_EINVAL);
+    assert_int_equal(usock_sendfile(s, -1, &off, 1), USOCK_EINVAL);
+    assert_int_equal(usock_sendfile(s, fd, NULL, 1), USOCK_EINVAL);
+    free(big);
+    close(fd);
+    usock_close(s);
+    close(peer);
+}
+BOTH_FAMILIES(sendfile_sends_pieces_of_a_file)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +180,7 @@ int main(void)
         BOTH(blocking_sendall_and_write_deliver_megabytes_in_order),
         BOTH(blocking_io_survives_signals),
         cmocka_unit_test(sendall_and_write_of_nothing_succeed),
+        BOTH(sendfile_sends_pieces_of_a_file),
     };
     start_watchdog(120);
     return cmocka_run_group_tests(tests, NULL, NULL);
