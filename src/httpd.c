@@ -41,6 +41,7 @@
 
 #define MAX_HEADERS 100
 #define IN_START 4096
+#define SPARES 64 /* kept by each worker, of each kind */
 #define IN_MAX (64 * 1024 + 16 * 1024) /* the parser's max_head and a read more */
 #define OUT_HIGH (256 * 1024)           /* stop taking requests while this much waits */
 #define SMALL_FILE (32 * 1024)          /* files this small are answered from memory */
@@ -139,8 +140,16 @@ struct worker {
     long long backoff_end;
     struct conn *conns; /* list */
     int nconns, max_conns;
-    char date[40];
+    char common[128]; /* the Server and Date headers */
     time_t date_sec;
+    /* read buffers (IN_START bytes) and request structs given back by
+     * connections that went idle, for the next requests: malloc and free
+     * twice a request cost more than the parsing */
+    void *spare_in[SPARES], *spare_rq[SPARES];
+    int nspare_in, nspare_rq;
+    /* the clocks, read once a turn of the loop, not once a request */
+    long long now; /* monotonic ms */
+    time_t wall;
     struct rps_slot rps[60];
     _Atomic uint64_t in_held; /* bytes of read buffers held (written by this worker only) */
 };
@@ -247,19 +256,42 @@ static void http_date(char *out, size_t cap, time_t t)
 }
 
 /* The Date header's value, computed once a second per worker. */
-static const char *worker_date(struct worker *w)
+/* "Server: ...\r\nDate: ...\r\n", made again once a second. */
+static const char *worker_common(struct worker *w)
 {
-    time_t t = time(NULL);
+    time_t t = w->wall;
     if (t != w->date_sec) {
+        char date[40];
         w->date_sec = t;
-        http_date(w->date, sizeof w->date, t);
+        http_date(date, sizeof date, t);
+        snprintf(w->common, sizeof w->common, "Server: %s\r\nDate: %s\r\n", w->h->server_name,
+                 date);
     }
-    return w->date;
+    return w->common;
+}
+
+static char *put(char *p, const void *s, size_t n)
+{
+    if (n) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_uint(char *p, unsigned long long v)
+{
+    char t[20];
+    int k = 0;
+    do
+        t[k++] = (char)('0' + v % 10);
+    while (v /= 10);
+    while (k)
+        *p++ = t[--k];
+    return p;
 }
 
 static void count_request(struct worker *w)
 {
-    long long s = usock__now_ms() / 1000;
+    long long s = w->now / 1000;
     struct rps_slot *sl = &w->rps[s % 60];
     if (atomic_load_explicit(&sl->sec, memory_order_relaxed) != s) {
         atomic_store_explicit(&sl->n, 0, memory_order_relaxed);
@@ -495,10 +527,26 @@ static void no_delay(struct conn *c)
         c->nodelay = 1;
 }
 
+static void *spare_get(void **stack, int *n, size_t size)
+{
+    return *n ? stack[--*n] : malloc(size);
+}
+
+static void spare_put(void **stack, int *n, void *p)
+{
+    if (p && *n < SPARES)
+        stack[(*n)++] = p;
+    else
+        free(p);
+}
+
 static void release_in(struct conn *c)
 {
     in_held_add(c->w, -(long long)c->in_cap);
-    free(c->in);
+    if (c->in_cap == IN_START)
+        spare_put(c->w->spare_in, &c->w->nspare_in, c->in);
+    else
+        free(c->in);
     c->in = NULL;
     c->in_len = c->in_cap = c->pos = 0;
 }
@@ -507,7 +555,7 @@ static void release_request(struct conn *c)
 {
     if (c->rq)
         in_held_add(c->w, -(long long)sizeof *c->rq);
-    free(c->rq);
+    spare_put(c->w->spare_rq, &c->w->nspare_rq, c->rq);
     c->rq = NULL;
 }
 
@@ -556,7 +604,7 @@ static void conn_close(struct conn *c)
 static void go_idle(struct conn *c)
 {
     c->state = C_IDLE;
-    c->deadline = usock__now_ms() + secs_ms(c->w->h->o.keepalive_timeout);
+    c->deadline = c->w->now + secs_ms(c->w->h->o.keepalive_timeout);
     no_delay(c);
     /* An idle connection holds no read buffer. */
     release_in(c);
@@ -570,7 +618,7 @@ static void go_idle(struct conn *c)
 static void start_request(struct conn *c)
 {
     if (!c->rq) {
-        if (!(c->rq = malloc(sizeof *c->rq))) {
+        if (!(c->rq = spare_get(c->w->spare_rq, &c->w->nspare_rq, sizeof *c->rq))) {
             c->state = C_CLOSING; /* no memory: the connection ends */
             c->close_after = 1;
             return;
@@ -583,7 +631,7 @@ static void start_request(struct conn *c)
     c->sent_continue = 0;
     c->body.len = 0;
     c->state = C_HEAD;
-    c->deadline = usock__now_ms() + secs_ms(c->w->h->o.header_timeout);
+    c->deadline = c->w->now + secs_ms(c->w->h->o.header_timeout);
 }
 
 /* ---- the response --------------------------------------------------------- */
@@ -611,6 +659,8 @@ static int write_head(usock_httpd_res *res, int status, const char *ctype, long 
     const usock_httpd_req *q = res->req;
     if (res->responded)
         return USOCK_EALREADY;
+    if (status < 100 || status > 999)
+        return USOCK_EINVAL;
     res->responded = 1;
     res->status = status;
     int version = q ? q->version : 11;
@@ -620,25 +670,42 @@ static int write_head(usock_httpd_res *res, int status, const char *ctype, long 
         keep = 0; /* a body framed by the close */
     if (!keep)
         c->close_after = 1;
-    struct buf *b = &c->out;
-    int rc = buf_printf(b, "HTTP/1.%d %d %s\r\nServer: %s\r\nDate: %s\r\n", version == 10 ? 0 : 1,
-                        status, usock_http_reason(status), c->w->h->server_name,
-                        worker_date(c->w));
-    if (rc == 0 && res->elen)
-        rc = buf_add(b, res->extra, res->elen);
-    if (rc == 0 && ctype)
-        rc = buf_printf(b, "Content-Type: %s\r\n", ctype);
-    if (rc == 0 && clen >= 0)
-        rc = buf_printf(b, "Content-Length: %lld\r\n", clen);
-    if (rc == 0 && chunked)
-        rc = buf_str(b, "Transfer-Encoding: chunked\r\n");
-    if (rc == 0 && !keep)
-        rc = buf_str(b, "Connection: close\r\n");
-    else if (rc == 0 && version == 10)
-        rc = buf_str(b, "Connection: keep-alive\r\n");
-    if (rc == 0)
-        rc = buf_str(b, "\r\n");
-    return rc;
+    /* written by hand, not with printf: this is every response's cost */
+    const char *reason = usock_http_reason(status);
+    const char *common = worker_common(c->w); /* Server and Date */
+    size_t rlen = strlen(reason), clen_s = strlen(common), tlen = ctype ? strlen(ctype) : 0;
+    int rc = buf_reserve(&c->out, 160 + rlen + clen_s + res->elen + tlen);
+    if (rc < 0)
+        return rc;
+    char *p = c->out.p + c->out.len;
+    p = put(p, version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+    *p++ = (char)('0' + status / 100);
+    *p++ = (char)('0' + status / 10 % 10);
+    *p++ = (char)('0' + status % 10);
+    *p++ = ' ';
+    p = put(p, reason, rlen);
+    p = put(p, "\r\n", 2);
+    p = put(p, common, clen_s);
+    p = put(p, res->extra, res->elen);
+    if (ctype) {
+        p = put(p, "Content-Type: ", 14);
+        p = put(p, ctype, tlen);
+        p = put(p, "\r\n", 2);
+    }
+    if (clen >= 0) {
+        p = put(p, "Content-Length: ", 16);
+        p = put_uint(p, (unsigned long long)clen);
+        p = put(p, "\r\n", 2);
+    }
+    if (chunked)
+        p = put(p, "Transfer-Encoding: chunked\r\n", 28);
+    if (!keep)
+        p = put(p, "Connection: close\r\n", 19);
+    else if (version == 10)
+        p = put(p, "Connection: keep-alive\r\n", 24);
+    p = put(p, "\r\n", 2);
+    c->out.len = (size_t)(p - c->out.p);
+    return 0;
 }
 
 static int no_body_status(int status)
@@ -770,7 +837,7 @@ static void access_log(struct conn *c, const usock_httpd_req *q, int status, uin
         }
     }
     char when[64];
-    time_t t = time(NULL);
+    time_t t = c->w->wall;
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S %z", &tm);
@@ -950,7 +1017,7 @@ static void process(struct conn *c)
                 return;
             c->head_len = (size_t)n;
             c->state = C_BODY;
-            c->deadline = usock__now_ms() + secs_ms(h->o.body_timeout);
+            c->deadline = c->w->now + secs_ms(h->o.body_timeout);
             if (c->rq->msg.framing == USOCK_HTTP_BODY_LENGTH && c->rq->msg.content_length > h->o.max_body) {
                 answer_error(c, 413);
                 return;
@@ -1013,7 +1080,7 @@ static int flush(struct conn *c)
             if (n < 0)
                 return (int)n;
             c->out.off += (size_t)n;
-            c->deadline = usock__now_ms() + secs_ms(c->w->h->o.send_timeout);
+            c->deadline = c->w->now + secs_ms(c->w->h->o.send_timeout);
             if (c->out.off < c->out.len)
                 continue;
             c->out.off = c->out.len = 0;
@@ -1026,7 +1093,7 @@ static int flush(struct conn *c)
             if (n <= 0)
                 return n < 0 ? (int)n : USOCK_EIO; /* the file shrank */
             c->fleft -= (uint64_t)n;
-            c->deadline = usock__now_ms() + secs_ms(c->w->h->o.send_timeout);
+            c->deadline = c->w->now + secs_ms(c->w->h->o.send_timeout);
             continue;
         }
         if (c->fd >= 0) {
@@ -1084,7 +1151,7 @@ static void advance(struct conn *c)
                 buf_free(&c->body);
             }
             if (c->events != USOCK_POLLOUT)
-                c->deadline = usock__now_ms() + secs_ms(c->w->h->o.send_timeout);
+                c->deadline = c->w->now + secs_ms(c->w->h->o.send_timeout);
             set_events(c, USOCK_POLLOUT);
             return;
         }
@@ -1097,7 +1164,7 @@ static void advance(struct conn *c)
         if (c->close_after || c->state == C_CLOSING) {
             usock_shutdown(c->sock, SHUT_WR);
             c->state = C_LINGER;
-            c->deadline = usock__now_ms() + LINGER_MS;
+            c->deadline = c->w->now + LINGER_MS;
             release_in(c);
             buf_free(&c->out);
             buf_free(&c->body);
@@ -1145,7 +1212,8 @@ static void on_readable(struct conn *c)
                     break; /* full: process() must take some first */
                 }
             } else {
-                char *p = realloc(c->in, cap);
+                char *p = c->in ? realloc(c->in, cap)
+                                : spare_get(c->w->spare_in, &c->w->nspare_in, cap);
                 if (!p) {
                     conn_close(c);
                     return;
@@ -1176,7 +1244,7 @@ static void on_readable(struct conn *c)
             c->pos = 0;
             start_request(c);
         } else if (c->state == C_BODY) {
-            c->deadline = usock__now_ms() + secs_ms(h->o.body_timeout);
+            c->deadline = c->w->now + secs_ms(h->o.body_timeout);
         }
         c->in_len += (size_t)n;
         if ((size_t)n < 1024)
@@ -1198,7 +1266,7 @@ static void pause_listener(struct worker *w)
 static void resume_listener(struct worker *w)
 {
     if (!w->listening && w->listener && !atomic_load(&w->h->stopping) &&
-        w->nconns < w->max_conns && usock__now_ms() >= w->backoff_end &&
+        w->nconns < w->max_conns && w->now >= w->backoff_end &&
         usock_poll_register(w->poll, w->listener, USOCK_POLLIN, w) == 0)
         w->listening = 1;
 }
@@ -1218,7 +1286,7 @@ static void accept_some(struct worker *w)
         if (rc == USOCK_EMFILE || rc == USOCK_ENFILE || rc == USOCK_ENOBUFS || rc == USOCK_ENOMEM) {
             /* out of descriptors: stop accepting for a while */
             pause_listener(w);
-            w->backoff_end = usock__now_ms() + w->backoff_ms;
+            w->backoff_end = w->now + w->backoff_ms;
             w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
             return;
         }
@@ -1274,6 +1342,12 @@ static void sweep(struct worker *w, long long now, int stopping)
     }
 }
 
+static void tick(struct worker *w)
+{
+    w->now = usock__now_ms();
+    w->wall = time(NULL);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -1288,9 +1362,10 @@ static void *worker_main(void *arg)
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
+    tick(w);
     for (;;) {
         int stopping = atomic_load(&h->stopping);
-        long long now = usock__now_ms();
+        long long now = w->now;
         if (stopping) {
             if (!drain_end) {
                 drain_end = now + secs_ms(h->o.drain_timeout);
@@ -1315,8 +1390,10 @@ static void *worker_main(void *arg)
              * in the SO_REUSEPORT group, taking connections none accepts */
             struct timespec pause = {0, 10 * 1000 * 1000};
             nanosleep(&pause, NULL);
+            tick(w);
             continue;
         }
+        tick(w);
         for (int i = 0; i < n; i++) {
             if (ev[i].sock == w->waker) {
                 (void)usock_wake_clear(w->waker);
@@ -1330,14 +1407,17 @@ static void *worker_main(void *arg)
                     on_readable(c);
             }
         }
-        long long t = usock__now_ms();
-        if (t - last_sweep >= SWEEP_MS) {
-            last_sweep = t;
-            sweep(w, t, 0);
+        if (w->now - last_sweep >= SWEEP_MS) {
+            last_sweep = w->now;
+            sweep(w, w->now, 0);
         }
     }
     while (w->conns)
         conn_close(w->conns);
+    while (w->nspare_in)
+        free(w->spare_in[--w->nspare_in]);
+    while (w->nspare_rq)
+        free(w->spare_rq[--w->nspare_rq]);
     return NULL;
 }
 
