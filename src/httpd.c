@@ -21,7 +21,6 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -173,8 +172,9 @@ struct usock_httpd {
 int usock__httpd_static(const usock_httpd_req *req, usock_httpd_res *res);
 int usock__static_new(const char *root, void **out);
 void usock__static_free(void *files);
-static int serve_status(const usock_httpd_req *req, usock_httpd_res *res);
-static int serve_status_json(const usock_httpd_req *req, usock_httpd_res *res);
+/* httpd_status.c */
+int usock__httpd_status(const usock_httpd_req *req, usock_httpd_res *res);
+int usock__httpd_status_json(const usock_httpd_req *req, usock_httpd_res *res);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -212,28 +212,6 @@ static int buf_add(struct buf *b, const void *data, size_t n)
 static int buf_str(struct buf *b, const char *s)
 {
     return buf_add(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static int buf_printf(struct buf *b, const char *fmt, ...)
-{
-    if (buf_reserve(b, 256) < 0)
-        return USOCK_ENOMEM;
-    /* one formatting when it fits in what is free (the usual case) */
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return USOCK_EINVAL;
-    if ((size_t)n >= b->cap - b->len) {
-        if (buf_reserve(b, (size_t)n + 1) < 0)
-            return USOCK_ENOMEM;
-        va_start(ap, fmt);
-        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    b->len += (size_t)n;
-    return 0;
 }
 
 static void buf_free(struct buf *b)
@@ -461,8 +439,8 @@ int usock_httpd_new(usock_httpd **out, const usock_addr *addr, const usock_httpd
         return rc;
     }
     if (h->o.status_page) {
-        if ((rc = usock_httpd_route(h, NULL, "/_status.json", serve_status_json, h)) < 0 ||
-            (rc = usock_httpd_route(h, NULL, "/_status", serve_status, h)) < 0) {
+        if ((rc = usock_httpd_route(h, NULL, "/_status.json", usock__httpd_status_json, h)) < 0 ||
+            (rc = usock_httpd_route(h, NULL, "/_status", usock__httpd_status, h)) < 0) {
             free_httpd(h);
             return rc;
         }
@@ -489,6 +467,7 @@ void usock_httpd_stats_get(const usock_httpd *h, usock_httpd_stats *st)
     st->requests = atomic_load(&m->requests);
     st->bytes_in = atomic_load(&m->bytes_in);
     st->bytes_out = atomic_load(&m->bytes_out);
+    st->workers = h->nworkers;
     for (int i = 0; i < h->nworkers; i++)
         st->bytes_held += atomic_load_explicit(&m->workers[i].in_held, memory_order_relaxed);
     long long now = usock__now_ms();
@@ -1470,84 +1449,4 @@ void usock_httpd_close(usock_httpd *h)
     usock_httpd_stop(h);
     usock_httpd_wait(h);
     free_httpd(h);
-}
-
-/* ---- the status page ---------------------------------------------------------- */
-
-static int serve_status_json(const usock_httpd_req *req, usock_httpd_res *res)
-{
-    usock_httpd *h = req->udata;
-    usock_httpd_stats st;
-    usock_httpd_stats_get(h, &st);
-    struct buf b = {0};
-    int rc = buf_printf(&b,
-                        "{\"uptime\": %.3f, \"connections_open\": %llu, "
-                        "\"connections_total\": %llu, \"requests\": %llu, \"workers\": %d, "
-                        "\"bytes_held\": %llu, \"rps\": [",
-                        st.uptime, (unsigned long long)st.conns_open,
-                        (unsigned long long)st.conns_total, (unsigned long long)st.requests,
-                        h->nworkers, (unsigned long long)st.bytes_held);
-    for (int i = 0; rc == 0 && i < 60; i++)
-        rc = buf_printf(&b, "%s%u", i ? ", " : "", (unsigned)st.rps[i]);
-    if (rc == 0)
-        rc = buf_str(&b, "]}\n");
-    if (rc == 0) {
-        usock_httpd_header(res, "Cache-Control", "no-store");
-        rc = usock_httpd_respond(res, 200, "application/json", b.p, b.len);
-    }
-    buf_free(&b);
-    return rc;
-}
-
-#define STATUS_PAGE \
-    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"\
-    "<title>usock status</title>\n<style>body{font:14px sans-serif;margin:2em}"\
-    "td{padding:0 1em 0 0}svg{border:1px solid #ccc;background:#fafafa}</style>\n"\
-    "</head><body>\n<h1>usock status</h1>\n<table>\n"\
-    "<tr><td>uptime</td><td id=\"up\">%.0f s</td></tr>\n"\
-    "<tr><td>connections open</td><td id=\"open\">%llu</td></tr>\n"\
-    "<tr><td>connections total</td><td id=\"total\">%llu</td></tr>\n"\
-    "<tr><td>requests</td><td id=\"req\">%llu</td></tr>\n</table>\n"\
-    "<h2>requests per second, last minute</h2>\n"\
-    "<svg id=\"chart\" width=\"600\" height=\"150\" viewBox=\"0 0 600 150\">"\
-    "<polyline id=\"line\" fill=\"none\" stroke=\"#36c\" stroke-width=\"2\" points=\"%s\"/>"\
-    "<text id=\"max\" x=\"4\" y=\"14\" font-size=\"12\">max %u/s</text></svg>\n"\
-    "<script>\n"\
-    "function pts(r){var m=Math.max(1,Math.max.apply(null,r));"\
-    "return [r.map(function(v,i){return (i*10)+','+(145-v*140/m).toFixed(1)}).join(' '),m];}\n"\
-    "function tick(){fetch('/_status.json',{cache:'no-store'}).then(function(x){return x.json()})"\
-    ".then(function(s){document.getElementById('up').textContent=Math.round(s.uptime)+' s';"\
-    "document.getElementById('open').textContent=s.connections_open;"\
-    "document.getElementById('total').textContent=s.connections_total;"\
-    "document.getElementById('req').textContent=s.requests;var p=pts(s.rps);"\
-    "document.getElementById('line').setAttribute('points',p[0]);"\
-    "document.getElementById('max').textContent='max '+p[1]+'/s';}).catch(function(){});}\n"\
-    "setInterval(tick,1000);\n</script>\n</body></html>\n"
-
-static int serve_status(const usock_httpd_req *req, usock_httpd_res *res)
-{
-    if (req->path.n != 8 && !(req->path.n == 9 && req->path.p[8] == '/'))
-        return usock_httpd_respond_error(res, 404);
-    usock_httpd *h = req->udata;
-    usock_httpd_stats st;
-    usock_httpd_stats_get(h, &st);
-    char points[60 * 16] = "";
-    unsigned max = 1;
-    for (int i = 0; i < 60; i++)
-        if (st.rps[i] > max)
-            max = st.rps[i];
-    size_t k = 0;
-    for (int i = 0; i < 60; i++)
-        k += (size_t)snprintf(points + k, sizeof points - k, "%s%d,%.1f", i ? " " : "", i * 10,
-                              145.0 - st.rps[i] * 140.0 / max);
-    struct buf b = {0};
-    int rc = buf_printf(&b, STATUS_PAGE, st.uptime, (unsigned long long)st.conns_open,
-                        (unsigned long long)st.conns_total, (unsigned long long)st.requests,
-                        points, max);
-    if (rc == 0) {
-        usock_httpd_header(res, "Cache-Control", "no-store");
-        rc = usock_httpd_respond(res, 200, "text/html; charset=utf-8", b.p, b.len);
-    }
-    buf_free(&b);
-    return rc;
 }

@@ -105,6 +105,7 @@ typedef struct usock_httpd_stats {
     uint64_t bytes_in, bytes_out;
     uint64_t bytes_held;  /* read buffers and header arrays held by connections (an idle one holds none) */
     double uptime;        /* seconds */
+    int workers;
     uint32_t rps[60];     /* requests in each of the last 60 whole seconds, oldest first */
 } usock_httpd_stats;
 
