@@ -103,7 +103,7 @@ USOCK_API int usock_httpd_address(const usock_httpd *h, usock_addr *a);
 typedef struct usock_httpd_stats {
     uint64_t conns_open, conns_total, requests;
     uint64_t bytes_in, bytes_out;
-    uint64_t bytes_held;  /* read buffers and header arrays held by connections (an idle one holds none) */
+    uint64_t bytes_held;  /* read buffers and request structs held by connections (an idle one holds none) */
     double uptime;        /* seconds */
     int workers;
     uint32_t rps[60];     /* requests in each of the last 60 whole seconds, oldest first */
