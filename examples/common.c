@@ -323,3 +323,54 @@ int serve_requests(usock_server *server, long count, const char *where)
     usock_server_close(server);
     return r < 0 ? fail("serve", where, r) : 0;
 }
+
+/* ---- the pins page ------------------------------------------------------ */
+
+static const int pins[] = {0, 2, 4, 5, 12, 13, 14, 15};
+
+/* The seed's page; %s is the rows. */
+static const char pins_html[] =
+    "<!DOCTYPE html>\n"
+    "<html>\n"
+    "    <head> <title>ESP8266 Pins</title> </head>\n"
+    "    <body> <h1>ESP8266 Pins</h1>\n"
+    "        <table border=\"1\"> <tr><th>Pin</th><th>Value</th></tr> %s </table>\n"
+    "    </body>\n"
+    "</html>\n";
+
+/* Pin(n).value(): the exported GPIO's value file, else the simulated 0. */
+static int pin_value(int pin)
+{
+    char path[64];
+    FILE *f;
+    int c;
+
+    snprintf(path, sizeof path, "/sys/class/gpio/gpio%d/value", pin);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    c = fgetc(f);
+    fclose(f);
+    return c == '1';
+}
+
+int pins_page(char *page, size_t cap)
+{
+    char rows[512];
+    size_t used = 0;
+    size_t i;
+    int n;
+
+    rows[0] = '\0';
+    for (i = 0; i < sizeof pins / sizeof pins[0]; i++) {
+        n = snprintf(rows + used, sizeof rows - used, "%s<tr><td>Pin(%d)</td><td>%d</td></tr>",
+                     i ? "\n" : "", pins[i], pin_value(pins[i]));
+        if (n < 0 || (size_t)n >= sizeof rows - used)
+            return USOCK_ENOSPC;
+        used += (size_t)n;
+    }
+    n = snprintf(page, cap, pins_html, rows);
+    if (n < 0 || (size_t)n >= cap)
+        return USOCK_ENOSPC;
+    return n;
+}

@@ -138,4 +138,10 @@ int serve_requests(usock_server *server, long count, const char *where);
 /* A handle_error for the servers: "PROG: handle ADDR: reason" on stderr. */
 void report_error(usock_server *server, const usock_addr *peer, int err, void *udata);
 
+/* The pins page of the MicroPython tutorial (pins_server, pins_httpd): a
+ * table of the pins 0, 2, 4, 5, 12, 13, 14, 15 and their values (the
+ * exported GPIO's /sys/class/gpio/gpioN/value, else 0), rows joined by
+ * '\n' as the seed joins them. Returns its length, or USOCK_ENOSPC. */
+int pins_page(char *page, size_t cap);
+
 #endif

@@ -24,53 +24,17 @@
 
 const char *prog = "pins_httpd";
 
-static const int pins[] = {0, 2, 4, 5, 12, 13, 14, 15};
-
-/* The seed's page; %s is the rows. */
-static const char html[] =
-    "<!DOCTYPE html>\n"
-    "<html>\n"
-    "    <head> <title>ESP8266 Pins</title> </head>\n"
-    "    <body> <h1>ESP8266 Pins</h1>\n"
-    "        <table border=\"1\"> <tr><th>Pin</th><th>Value</th></tr> %s </table>\n"
-    "    </body>\n"
-    "</html>\n";
-
 static usock_httpd *volatile server; /* for the signal handler */
 
-/* Pin(n).value(): the exported GPIO's value file, else the simulated 0. */
-static int pin_value(int pin)
+/* The one handler: every request gets the page. */
+static int answer(const usock_httpd_req *req, usock_httpd_res *res)
 {
-    char path[64];
-    FILE *f;
-    int c;
-
-    snprintf(path, sizeof path, "/sys/class/gpio/gpio%d/value", pin);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    c = fgetc(f);
-    fclose(f);
-    return c == '1';
-}
-
-/* The one handler: every request gets the page, one row per pin joined by
- * '\n' as the seed joins them. 8 rows of at most 37 bytes fit in rows. */
-static int pins_page(const usock_httpd_req *req, usock_httpd_res *res)
-{
-    char rows[512], page[1024];
-    size_t used = 0, i;
-    int n;
+    char page[2048];
+    int n = pins_page(page, sizeof page);
 
     (void)req;
-    rows[0] = '\0';
-    for (i = 0; i < sizeof pins / sizeof pins[0]; i++)
-        used += (size_t)snprintf(rows + used, sizeof rows - used,
-                                 "%s<tr><td>Pin(%d)</td><td>%d</td></tr>", i ? "\n" : "", pins[i],
-                                 pin_value(pins[i]));
-    n = snprintf(page, sizeof page, html, rows);
-    if (n < 0 || (size_t)n >= sizeof page)
-        return USOCK_ENOSPC; /* answered 500 */
+    if (n < 0)
+        return n; /* answered 500 */
     return usock_httpd_respond(res, 200, "text/html", page, (size_t)n);
 }
 
@@ -118,7 +82,7 @@ int main(int argc, char **argv)
     usock_freeaddrinfo(ai);
     if (r < 0)
         return fail("bind", where, r);
-    r = usock_httpd_route(h, NULL, "/", pins_page, NULL); /* any method, any path */
+    r = usock_httpd_route(h, NULL, "/", answer, NULL); /* any method, any path */
     if (r == 0)
         r = usock_httpd_address(h, &bound);
     if (r < 0) {

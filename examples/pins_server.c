@@ -31,56 +31,7 @@
 
 const char *prog = "pins_server";
 
-static const int pins[] = {0, 2, 4, 5, 12, 13, 14, 15};
-
-/* The seed's page; %s is the rows. */
-static const char html[] = "<!DOCTYPE html>\n"
-                           "<html>\n"
-                           "    <head> <title>ESP8266 Pins</title> </head>\n"
-                           "    <body> <h1>ESP8266 Pins</h1>\n"
-                           "        <table border=\"1\"> <tr><th>Pin</th><th>Value</th></tr> %s </table>\n"
-                           "    </body>\n"
-                           "</html>\n";
-
 static const char header[] = "HTTP/1.0 200 OK\r\nContent-type: text/html\r\n\r\n";
-
-/* Pin(n).value(): the exported GPIO's value file, else the simulated 0. */
-static int pin_value(int pin)
-{
-    char path[64];
-    FILE *f;
-    int c;
-
-    snprintf(path, sizeof path, "/sys/class/gpio/gpio%d/value", pin);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    c = fgetc(f);
-    fclose(f);
-    return c == '1';
-}
-
-/* The page as the seed builds it: one row per pin, joined by '\n'. */
-static int build_page(char *page, size_t cap)
-{
-    char rows[512];
-    size_t used = 0;
-    size_t i;
-    int n;
-
-    rows[0] = '\0';
-    for (i = 0; i < sizeof pins / sizeof pins[0]; i++) {
-        n = snprintf(rows + used, sizeof rows - used, "%s<tr><td>Pin(%d)</td><td>%d</td></tr>",
-                     i ? "\n" : "", pins[i], pin_value(pins[i]));
-        if (n < 0 || (size_t)n >= sizeof rows - used)
-            return USOCK_ENOSPC;
-        used += (size_t)n;
-    }
-    n = snprintf(page, cap, html, rows);
-    if (n < 0 || (size_t)n >= cap)
-        return USOCK_ENOSPC;
-    return n;
-}
 
 /* One client: skip its request up to the empty line, answer with the page.
  * A failure here is this client's; it is reported and the server goes on. */
@@ -114,7 +65,7 @@ static void serve(usock *cl, const char *who)
     }
     fclose(f); /* the stream only; cl stays open */
 
-    len = build_page(page, sizeof page);
+    len = pins_page(page, sizeof page);
     if (len < 0) {
         fail("page", who, len);
         return;

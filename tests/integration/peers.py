@@ -18,6 +18,7 @@ import signal
 import socket
 import socketserver
 import subprocess
+import sys
 import threading
 
 TIMEOUT = 60  # bound on any one wait of the helpers below
@@ -168,6 +169,20 @@ class Process:
         for f in (self.p.stdin, self.p.stdout, self.p.stderr):
             if f:
                 f.close()
+
+    def stop(self, timeout=10):
+        """SIGTERM by PID, SIGKILL after timeout seconds; for cleanups:
+        reports a failure instead of raising, so it masks no test's."""
+        try:
+            if self.p.poll() is None:
+                os.kill(self.p.pid, signal.SIGTERM)
+                try:
+                    self.p.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+            self.kill()
+        except Exception as e:
+            print("cleanup of pid %d: %r" % (self.p.pid, e), file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- Python peers

@@ -33,17 +33,6 @@ TIMEOUT = 10
 CURL = shutil.which("curl")
 
 
-def stop(proc):
-    try:
-        if proc.p.poll() is None:
-            os.kill(proc.p.pid, signal.SIGTERM)
-            try:
-                proc.p.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
-        proc.kill()
-    except Exception as e:  # cleanups report, they do not mask failures
-        print("cleanup of pid %d: %r" % (proc.p.pid, e), file=sys.stderr)
 
 
 class ServeTest(unittest.TestCase):
@@ -70,7 +59,7 @@ class ServeTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        stop(cls.proc)
+        cls.proc.stop()
         shutil.rmtree(cls.root, ignore_errors=True)
         shutil.rmtree(cls.outside, ignore_errors=True)
 
@@ -339,7 +328,7 @@ class ServeCliTest(unittest.TestCase):
                 idle.close()
                 busy.close()
             finally:
-                stop(p)
+                p.stop()
         finally:
             shutil.rmtree(d, ignore_errors=True)
 

@@ -212,17 +212,6 @@ def zombie(pid):
         return True
 
 
-def stop(proc):
-    try:
-        if proc.p.poll() is None:
-            os.kill(proc.p.pid, signal.SIGTERM)
-            try:
-                proc.p.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        proc.kill()
-    except Exception as e:  # cleanups report, they do not mask failures
-        print("cleanup of pid %d: %r" % (proc.p.pid, e), file=sys.stderr)
 
 
 def chart(points, label):
@@ -244,7 +233,7 @@ class StatusPageBrowserTest(unittest.TestCase):
         with open(os.path.join(self.root, "a.txt"), "wb") as f:
             f.write(b"0123456789")
         self.proc = Process([USOCK, "serve", self.root, "-p", "0", "-w", "2", "-q"])
-        self.addCleanup(stop, self.proc)
+        self.addCleanup(self.proc.stop)
         self.port = int(self.proc.listening().rsplit(":", 1)[1])
         self.url = "http://127.0.0.1:%d/_status" % self.port
 

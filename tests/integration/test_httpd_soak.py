@@ -24,9 +24,7 @@ import random
 import resource
 import selectors
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,17 +60,6 @@ SLOW_HEAD = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " % PATH).encode()
 HARD_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
-def stop(proc):
-    try:
-        if proc.p.poll() is None:
-            os.kill(proc.p.pid, signal.SIGTERM)
-            try:
-                proc.p.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        proc.kill()
-    except Exception as e:  # cleanups report, they do not mask failures
-        print("cleanup of pid %d: %r" % (proc.p.pid, e), file=sys.stderr)
 
 
 def fd_count(pid):
@@ -328,7 +315,7 @@ class SoakTest(unittest.TestCase):
             f.write(BODY)
         # started after the limit is raised: it inherits it
         self.proc = Process([USOCK, "serve", self.root, "-p", "0", "-w", "2", "-q"])
-        self.addCleanup(stop, self.proc)
+        self.addCleanup(self.proc.stop)
         addr = self.proc.listening()
         self.port = int(addr.rsplit(":", 1)[1])
         self.pid = self.proc.p.pid
