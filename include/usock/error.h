@@ -8,8 +8,9 @@
  *   -3001 .. -3099  resolver failures, USOCK_EAI_* (fixed values, the same
  *                   on every system); USOCK_IS_EAI(code)
  *   -4000 .. -4999  usock's own failures that have no errno: USOCK_EHTTP_*
- *                   (-4001 ..) of the HTTP parser, later the URL and TLS
- *                   layers'; USOCK_IS_OWN(code)
+ *                   (-4001 ..) of the HTTP parser, the URL layer's
+ *                   (-4101 ..), the HTTP client's (-4201 ..), later TLS's;
+ *                   USOCK_IS_OWN(code)
  *
  * USOCK_ERROR_MAP below is the only list of the codes: the USOCK_E*
  * constants, usock_strerror, usock_errname and the tests all come from it,
@@ -142,7 +143,28 @@ extern "C" {
     X(EHTTP_TOO_MANY_HEADERS, -4019, "Too many HTTP header fields")                         \
     X(EHTTP_BODY_TOO_LARGE, -4020, "HTTP body too large")                                   \
     X(EHTTP_TRUNCATED, -4021, "HTTP message truncated")                                     \
-    X(EHTTP_BAD_HOST, -4022, "Missing or repeated HTTP Host header")
+    X(EHTTP_BAD_HOST, -4022, "Missing or repeated HTTP Host header")                        \
+    /* The URL layer's (url.h): */                                                          \
+    X(EURL_BAD_SCHEME, -4101, "Invalid URL scheme")                                         \
+    X(EURL_BAD_HOST, -4102, "Invalid host in URL")                                          \
+    X(EURL_NON_ASCII_HOST, -4103, "Non-ASCII host name in URL (IDNA is not supported)")     \
+    X(EURL_BAD_IPV6, -4104, "Invalid IPv6 literal in URL")                                  \
+    X(EURL_BAD_PORT, -4105, "Invalid port in URL")                                          \
+    X(EURL_BAD_ESCAPE, -4106, "Invalid percent-escape in URL")                              \
+    X(EURL_BAD_CHAR, -4107, "Invalid character in URL")                                     \
+    X(EURL_RELATIVE, -4108, "Relative URL where an absolute URL is needed")                 \
+    X(EURL_NO_HOST, -4109, "URL has no host")                                               \
+    X(EURL_NO_PORT, -4110, "URL has no port and its scheme no default port")                \
+    X(EURL_TOO_LONG, -4111, "URL or URL component too long")                                \
+    X(EURL_BAD_BASE64, -4112, "Invalid base64 data")                                        \
+    /* The HTTP client's (request.h): */                                                    \
+    X(EHTTP_STATUS, -4201, "HTTP error status")                                             \
+    X(EREDIRECT_LOOP, -4202, "HTTP redirect loop")                                          \
+    X(ETOO_MANY_REDIRECTS, -4203, "Too many HTTP redirects")                                \
+    X(EBODY_NOT_REPLAYABLE, -4204, "Request body cannot be sent again")                     \
+    X(EBAD_CONTENT_ENCODING, -4205, "Invalid compressed HTTP body")                         \
+    X(ECOOKIE_FILE, -4206, "Malformed cookie file")                                         \
+    X(EUNSUPPORTED_SCHEME, -4207, "Unsupported URL scheme")
 
 /* The constants: USOCK_EPERM == -EPERM, ..., USOCK_EAI_NONAME == -3008.
  * An enum (int) rather than macros, so that the table above stays the
