@@ -1,15 +1,15 @@
 #!/bin/sh
 # fuzz/run.sh [seconds [harness...]] -- builds the libFuzzer harnesses
-# (fuzz_inet, fuzz_http by default) with clang, ASan and UBSan in their own
-# build directory and runs each for that many seconds (default 600), one
-# after another, then prints each one's execution count. One
+# (fuzz_inet, fuzz_http, fuzz_url by default) with clang, ASan and UBSan in
+# their own build directory and runs each for that many seconds (default
+# 600), one after another, then prints each one's execution count. One
 # worker, one job: the machine is shared. USOCK_FUZZ_BUILD overrides the
 # build directory (build-fuzz).
 set -eu
 
 secs=${1:-600}
 [ $# -gt 0 ] && shift
-harnesses=${*:-fuzz_inet fuzz_http}
+harnesses=${*:-fuzz_inet fuzz_http fuzz_url}
 each=$secs # per harness
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${USOCK_FUZZ_BUILD:-$root/build-fuzz}
@@ -110,6 +110,37 @@ with open(os.path.join(work, "fuzz.dict"), "w", encoding="latin-1") as f:
 PY
 }
 
+# fuzz_url's seeds: h2o's URL corpus (fuzz/url, with its licence), every
+# input of WPT's URL cases and of the RFC 3986 examples, alone and as
+# "base NUL reference" (the harness joins those); its dictionary.
+seed_url() {
+    mkdir -p "$1/corpus" "$1/h2o"
+    tar -xzf "$root/fuzz/url/h2o-url-corpus.tar.gz" -C "$1/h2o"
+    find "$1/h2o" -type f -exec cp {} "$1/corpus/" \;
+    python3 - "$data/url" "$1/corpus" <<'PY'
+import os, sys
+src, out = sys.argv[1], sys.argv[2]
+seeds = set()
+for name in ("wpt_cases.txt", "rfc3986_cases.txt"):
+    for line in open(os.path.join(src, name)):
+        w = line.split()
+        if not w or line.startswith("#"):
+            continue
+        if name == "wpt_cases.txt":
+            inp, base = w[1], w[2]
+        else:
+            base, inp = w[1], w[2]
+        b = bytes.fromhex(inp) if inp != "-" else b""
+        seeds.add(b)
+        if base not in ("N", "-"):
+            seeds.add(bytes.fromhex(base) + b"\0" + b)
+for i, s in enumerate(sorted(seeds)):
+    with open(os.path.join(out, "seed%04d" % i), "wb") as f:
+        f.write(s)
+PY
+    cp "$root/fuzz/url/url.dict" "$1/fuzz.dict"
+}
+
 status=0
 for h in $harnesses; do
     work=$build/fuzz/${h#fuzz_}
@@ -117,6 +148,7 @@ for h in $harnesses; do
     case $h in
     fuzz_inet) seed_inet "$work" ;;
     fuzz_http) seed_http "$work" ;;
+    fuzz_url) seed_url "$work" ;;
     esac
     # With -jobs the run's output goes to fuzz-0.log in the working
     # directory; libFuzzer copies it to stderr when the job ends.

@@ -12,6 +12,8 @@
 #include "usock/poll.h"
 #include "usock/server.h"
 #include "usock/http.h"
+#include "usock/url.h"
 #include "usock/httpd.h"
+#include "usock/request.h"
 
 #endif

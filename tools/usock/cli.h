@@ -37,6 +37,8 @@ struct opts {
     const char *log;   /* --log FILE (serve) */
     char *pos[3];      /* positional arguments */
     int npos;
+    int argc;          /* the arguments after the command's name, for */
+    char **argv;       /* a command with CLI_OWN_ARGS */
 };
 
 /* One command: its name, the option keys it takes (see main.c's optdefs),
@@ -50,9 +52,14 @@ struct command {
     int (*run)(struct opts *o);
 };
 
+/* keys of a command that parses its own arguments (get: -H and the URLs
+ * repeat): its run gets them untouched in opts.argc/argv. */
+#define CLI_OWN_ARGS "*"
+
+
 /* The commands, one file each (or one per family). */
 extern const struct command cmd_resolve, cmd_connect, cmd_send, cmd_udp, cmd_recv, cmd_echo,
-    cmd_serve;
+    cmd_serve, cmd_get;
 
 /* Prints one line "usock: CMD: message (see 'usock CMD --help')" and gives
  * exit status 2. cmd NULL: the tool itself. */

@@ -17,7 +17,7 @@
 #define MAX_CHUNK (64L << 20)
 
 static const struct command *const commands[] = {
-    &cmd_resolve, &cmd_connect, &cmd_send, &cmd_recv, &cmd_echo, &cmd_udp, &cmd_serve,
+    &cmd_resolve, &cmd_connect, &cmd_send, &cmd_recv, &cmd_echo, &cmd_udp, &cmd_serve, &cmd_get,
 };
 
 static const char usage_main[] =
@@ -37,6 +37,8 @@ static const char usage_main[] =
     "  udp HOST PORT MESSAGE [-t SECONDS]    send a datagram, print the reply\n"
     "  serve [DIR] [-b ADDR] [-p PORT] [-w WORKERS] [-q] [--no-status] [--log FILE]\n"
     "                                        HTTP/1.1 server of the files in DIR\n"
+    "  get URL... [-o FILE] [-O] [-i] [-I] [-u USER:PASS] [-H 'Name: value']... [-L] ...\n"
+    "                                        fetch URLs as curl does\n"
     "\n"
     "  usock --version          print the version\n"
     "  usock COMMAND --help     help on one command\n"
@@ -290,7 +292,9 @@ int main(int argc, char **argv)
         if (strcmp(name, c->name) != 0)
             continue;
         struct opts o = {.cmd = c->name, .timeout = -1, .chunk = DEFAULT_CHUNK, .port = -1,
-                         .mode = CLI_MODE_POLL};
+                         .mode = CLI_MODE_POLL, .argc = argc - 2, .argv = argv + 2};
+        if (strcmp(c->keys, CLI_OWN_ARGS) == 0)
+            return c->run(&o);
         int rc = parse_args(c, &o, argc - 2, argv + 2);
         return rc >= 0 ? rc : c->run(&o);
     }

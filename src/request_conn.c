@@ -1,0 +1,271 @@
+/* request_conn.c -- the HTTP client's connection path: a stream interface
+ * over a TCP socket (TLS slots in as another set of operations), connect
+ * with a detail string per step, and the opener's keep-alive pool. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "request_priv.h"
+
+/* ---- plain TCP ------------------------------------------------------------- */
+
+static ssize_t tcp_read(void *s, void *buf, size_t n)
+{
+    return usock_recv(s, buf, n);
+}
+
+static int tcp_write(void *s, const void *buf, size_t n)
+{
+    return usock_sendall(s, buf, n);
+}
+
+static int tcp_settimeout(void *s, double seconds)
+{
+    return usock_settimeout(s, seconds < 0 ? -1.0 : seconds);
+}
+
+/* An idle connection is usable while the server has neither closed it nor
+ * sent anything: a byte or an EOF waiting means it is done with us. */
+static int tcp_usable(void *s)
+{
+    char c;
+    if (usock_pending(s) > 0)
+        return 0;
+    ssize_t r = usock_recv_flags(s, &c, 1, USOCK_MSG_PEEK | USOCK_MSG_DONTWAIT);
+    return r == USOCK_EAGAIN;
+}
+
+static void tcp_close(void *s)
+{
+    usock_close(s);
+}
+
+static const struct usock__stream_ops tcp_ops = {
+    tcp_read, tcp_write, tcp_settimeout, tcp_usable, tcp_close,
+};
+
+void usock__conn_close(struct usock__conn *c)
+{
+    if (!c)
+        return;
+    c->ops->close(c->s);
+    free(c);
+}
+
+/* ---- detail strings -------------------------------------------------------- */
+
+void usock__err_set(usock_url_error *e, int code, int status, const char *fmt, ...)
+{
+    if (!e)
+        return;
+    e->code = code;
+    e->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->detail, sizeof e->detail, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- connect --------------------------------------------------------------- */
+
+static int try_address(const usock_addrinfo *ai, double timeout, usock **out)
+{
+    usock *s;
+    int r = usock_socket(&s, ai->family, ai->type, ai->proto);
+    if (r < 0)
+        return r;
+    r = usock_settimeout(s, timeout < 0 ? -1.0 : timeout);
+    if (r == 0)
+        r = usock_connect(s, &ai->addr);
+    if (r < 0) {
+        usock_close(s);
+        return r;
+    }
+    /* The head and a body may go in two writes: without this, Nagle holds
+     * the second until the server's delayed ACK. */
+    int one = 1;
+    usock_setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    *out = s;
+    return 0;
+}
+
+int usock__connect(const struct usock__route *rt, double timeout, struct usock__conn **out,
+                   usock_url_error *err)
+{
+    *out = NULL;
+    usock_addrinfo *res;
+    int r = usock_getaddrinfo(rt->host, rt->port, 0, SOCK_STREAM, 0, 0, &res);
+    if (r < 0) {
+        usock__err_set(err, r, 0, "resolve %s: %s", rt->host, usock_strerror(r));
+        return r;
+    }
+    /* As create_connection: each address in the resolver's order, each
+     * with the whole timeout; the last failure is the answer. */
+    usock *s = NULL;
+    char where[USOCK_ADDRSTRLEN] = "";
+    r = USOCK_EAI_NODATA;
+    for (const usock_addrinfo *ai = res; ai && !s; ai = ai->next) {
+        r = try_address(ai, timeout, &s);
+        if (r < 0 && usock_addr_format(&ai->addr, where, sizeof where) < 0)
+            where[0] = '\0';
+    }
+    usock_freeaddrinfo(res);
+    if (r < 0) {
+        usock__err_set(err, r, 0, "connect %s: %s", where[0] ? where : rt->host, usock_strerror(r));
+        return r;
+    }
+    struct usock__conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        usock_close(s);
+        usock__err_set(err, USOCK_ENOMEM, 0, "connect %s: %s", rt->host,
+                       usock_strerror(USOCK_ENOMEM));
+        return USOCK_ENOMEM;
+    }
+    c->ops = &tcp_ops;
+    c->s = s;
+    snprintf(c->key, sizeof c->key, "%s", rt->key);
+    *out = c;
+    return 0;
+}
+
+/* ---- the pool ---------------------------------------------------------------
+ * One mutex; connections are checked and closed outside it, so that a slow
+ * close never holds up another thread's request. */
+
+struct usock__pool *usock__pool_new(int max_idle, double idle_timeout)
+{
+    struct usock__pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    p->max_idle = max_idle < 0 ? 0 : max_idle;
+    p->idle_ms = idle_timeout < 0 ? 0 : (long long)(idle_timeout * 1000.0);
+    atomic_init(&p->refs, 1);
+    return p;
+}
+
+void usock__pool_ref(struct usock__pool *p)
+{
+    atomic_fetch_add(&p->refs, 1);
+}
+
+static void close_list(struct usock__conn *c)
+{
+    while (c) {
+        struct usock__conn *next = c->next;
+        usock__conn_close(c);
+        c = next;
+    }
+}
+
+/* Moves the expired connections onto *dead. Under the mutex. */
+static void take_expired(struct usock__pool *p, long long now, struct usock__conn **dead)
+{
+    for (struct usock__conn **pp = &p->idle; *pp;) {
+        struct usock__conn *c = *pp;
+        if (now - c->idle_since >= p->idle_ms) {
+            *pp = c->next;
+            c->next = *dead;
+            *dead = c;
+        } else {
+            pp = &c->next;
+        }
+    }
+}
+
+/* The most recently used idle connection for key, taken out. Under the mutex. */
+static struct usock__conn *take_key(struct usock__pool *p, const char *key)
+{
+    for (struct usock__conn **pp = &p->idle; *pp; pp = &(*pp)->next) {
+        struct usock__conn *c = *pp;
+        if (strcmp(c->key, key) == 0) {
+            *pp = c->next;
+            c->next = NULL;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+struct usock__conn *usock__pool_get(struct usock__pool *p, const struct usock__route *rt)
+{
+    if (!rt->key[0])
+        return NULL;
+    for (;;) {
+        struct usock__conn *dead = NULL;
+        pthread_mutex_lock(&p->mu);
+        take_expired(p, usock__now_ms(), &dead);
+        struct usock__conn *c = take_key(p, rt->key);
+        pthread_mutex_unlock(&p->mu);
+        close_list(dead);
+        if (!c)
+            return NULL;
+        if (c->ops->usable(c->s))
+            return c;
+        usock__conn_close(c); /* the server closed it while idle: the next one */
+    }
+}
+
+void usock__pool_put(struct usock__pool *p, struct usock__conn *c)
+{
+    if (p->max_idle == 0 || p->idle_ms == 0 || !c->key[0]) {
+        usock__conn_close(c);
+        return;
+    }
+    struct usock__conn *dead = NULL;
+    long long now = usock__now_ms();
+    c->idle_since = now;
+    pthread_mutex_lock(&p->mu);
+    if (p->closed) {
+        pthread_mutex_unlock(&p->mu);
+        usock__conn_close(c);
+        return;
+    }
+    take_expired(p, now, &dead);
+    c->next = p->idle;
+    p->idle = c;
+    /* Over the cap for this key: the least recently used go. */
+    int same = 0;
+    for (struct usock__conn **pp = &p->idle; *pp;) {
+        struct usock__conn *x = *pp;
+        if (strcmp(x->key, c->key) == 0 && ++same > p->max_idle) {
+            *pp = x->next;
+            x->next = dead;
+            dead = x;
+        } else {
+            pp = &x->next;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    close_list(dead);
+}
+
+void usock__pool_clear(struct usock__pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    struct usock__conn *all = p->idle;
+    p->idle = NULL;
+    pthread_mutex_unlock(&p->mu);
+    close_list(all);
+}
+
+void usock__pool_unref(struct usock__pool *p)
+{
+    if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    usock__pool_clear(p);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+void usock__pool_shut(struct usock__pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->closed = 1;
+    pthread_mutex_unlock(&p->mu);
+    usock__pool_clear(p);
+    usock__pool_unref(p);
+}
