@@ -133,6 +133,17 @@ static int h_compressed(const usock_httpd_req *req, usock_httpd_res *res)
         memcpy(z + one, m, one);
         len = 2 * one;
         free(m);
+    } else if (strncmp(p, "gzipjunk", 8) == 0) {
+        /* Padding after the stream, as some servers send. */
+        size_t one;
+        unsigned char *m = compressed(31, &one);
+        z = realloc(m, one + 8);
+        memcpy(z + one, "\0\0\0\0junk", 8);
+        len = one + 8;
+    } else if (strncmp(p, "br", 2) == 0) {
+        z = (unsigned char *)strdup("not offered, not decoded");
+        len = strlen((char *)z);
+        coding = "br";
     } else if (strncmp(p, "gzip", 4) == 0 || strncmp(p, "cut", 3) == 0) {
         z = compressed(31, &len);
         if (p[0] == 'c')
@@ -254,8 +265,13 @@ static int h_auth(const usock_httpd_req *req, usock_httpd_res *res)
     if (a && a->n == strlen(want) && memcmp(a->p, want, a->n) == 0)
         return usock_httpd_respond(res, 200, "text/plain", "welcome\n", 8);
     atomic_fetch_add(&unauthorized, 1);
-    usock_httpd_header(res, "WWW-Authenticate", "Digest realm=\"D\", nonce=\"x, y\"");
-    usock_httpd_header(res, "WWW-Authenticate", "Basic realm=\"R\"");
+    if (strncmp(req->path.p, "/auth-token", 11) == 0) {
+        /* One field, two challenges, the realm a token. */
+        usock_httpd_header(res, "WWW-Authenticate", "Newauth realm=\"N\", type=1, basic realm=R");
+    } else {
+        usock_httpd_header(res, "WWW-Authenticate", "Digest realm=\"D\", nonce=\"x, y\"");
+        usock_httpd_header(res, "WWW-Authenticate", "Basic realm=\"R\", charset=\"UTF-8\"");
+    }
     return usock_httpd_respond(res, 401, "text/plain", "who are you?\n", 13);
 }
 
@@ -371,6 +387,8 @@ static void expect_field(const char *body, const char *name, const char *value)
     free(copy);
 }
 
+static void drain(usock_response *res);
+
 /* ---- raw scripted servers ------------------------------------------------------ */
 
 /* One step: after reading a request, send reply (NULL: close without
@@ -379,19 +397,20 @@ static void expect_field(const char *body, const char *name, const char *value)
 struct step {
     const char *reply;
     int close_after;
+    int head_only; /* answer before reading the request's body */
 };
 
 struct script {
     int lfd, port;
     const struct step *steps;
     int nsteps;
-    atomic_int accepted, requests, closed;
-    char last[4096]; /* the last request's head */
+    atomic_int accepted, requests, closed, extra; /* extra: bytes after the last answer */
+    char last[4096];                              /* the last request's head */
     pthread_t th;
 };
 
 /* One request (head, and a Content-Length body) from fd: 1, or 0 at EOF. */
-static int read_request(int fd, char *head, size_t cap)
+static int read_request(int fd, char *head, size_t cap, int head_only)
 {
     size_t n = 0;
     head[0] = '\0';
@@ -406,7 +425,7 @@ static int read_request(int fd, char *head, size_t cap)
         head[n] = '\0';
     }
     const char *cl = strcasestr(head, "\r\nContent-Length:");
-    size_t body = cl ? strtoul(cl + 17, NULL, 10) : 0;
+    size_t body = cl && !head_only ? strtoul(cl + 17, NULL, 10) : 0;
     size_t have = n - (size_t)(strstr(head, "\r\n\r\n") + 4 - head);
     char sink[1024];
     while (have < body) {
@@ -431,7 +450,7 @@ static void *script_main(void *arg)
             break;
         atomic_fetch_add(&s->accepted, 1);
         char head[4096];
-        while (i < s->nsteps && read_request(fd, head, sizeof head)) {
+        while (i < s->nsteps && read_request(fd, head, sizeof head, s->steps[i].head_only)) {
             atomic_fetch_add(&s->requests, 1);
             snprintf(s->last, sizeof s->last, "%s", head);
             const struct step *st = &s->steps[i++];
@@ -444,8 +463,9 @@ static void *script_main(void *arg)
                 /* The last answer, kept open: until the client closes. */
                 struct pollfd cf = {.fd = fd, .events = POLLIN};
                 char sink[256];
-                while (poll(&cf, 1, EXPECT_MS) > 0 && recv(fd, sink, sizeof sink, 0) > 0)
-                    ;
+                ssize_t k;
+                while (poll(&cf, 1, EXPECT_MS) > 0 && (k = recv(fd, sink, sizeof sink, 0)) > 0)
+                    atomic_fetch_add(&s->extra, (int)k);
             }
         }
         close(fd);
@@ -571,7 +591,7 @@ static void test_close_framed_body(void **state)
 {
     (void)state;
     static const struct step steps[] = {
-        {"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil\nthe close\n", 1},
+        {"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil\nthe close\n", 1, 0},
     };
     struct script s;
     script_start(&s, steps, 1);
@@ -621,8 +641,8 @@ static void test_truncated_length(void **state)
 {
     (void)state;
     static const struct step steps[] = {
-        {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", 1},
-        {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", 1},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", 1, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", 1, 0},
     };
     struct script s;
     script_start(&s, steps, 2);
@@ -651,7 +671,7 @@ static void test_truncated_chunked(void **state)
 {
     (void)state;
     static const struct step steps[] = {
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nabc", 1},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nabc", 1, 0},
     };
     struct script s;
     script_start(&s, steps, 1);
@@ -670,9 +690,9 @@ static void test_malformed_replies(void **state)
 {
     (void)state;
     static const struct step steps[] = {
-        {"HTTP/1.1 200 OK\r\nContent-Le", 1},
-        {"HTTP/1.1 2x0 OK\r\n\r\n", 1},
-        {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 1},
+        {"HTTP/1.1 200 OK\r\nContent-Le", 1, 0},
+        {"HTTP/1.1 2x0 OK\r\n\r\n", 1, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 1, 0},
     };
     struct script s;
     script_start(&s, steps, 3);
@@ -732,7 +752,8 @@ static void test_deflate_raw(void **state)
     expect_decoded("/z/raw", "deflate");
 }
 
-static void test_gzip_members(void **state)
+/* Two gzip members in a row; junk after the stream; a coding not offered. */
+static void test_gzip_members_junk_and_others(void **state)
 {
     (void)state;
     char url[128], *body;
@@ -741,6 +762,14 @@ static void test_gzip_members(void **state)
     assert_int_equal(strlen(body), 2 * BIG_TEXT);
     assert_memory_equal(body, big_text, BIG_TEXT);
     assert_memory_equal(body + BIG_TEXT, big_text, BIG_TEXT);
+    free(body);
+    base_url(url, sizeof url, "/z/gzipjunk");
+    assert_ok(get(NULL, url, &body, NULL));
+    assert_int_equal(strlen(body), BIG_TEXT);
+    free(body);
+    base_url(url, sizeof url, "/z/br");
+    assert_ok(get(NULL, url, &body, NULL));
+    assert_string_equal(body, "not offered, not decoded");
     free(body);
 }
 
@@ -903,6 +932,11 @@ static void test_body_from_file_and_reader(void **state)
     post_echo(r, &body);
     expect_field(body, "body", "file body");
     free(body);
+    assert_ok(usock_request_set_file(r, fd, 100)); /* longer than the file */
+    usock_response *res;
+    usock_url_error err;
+    assert_code(usock_urlopen_request(r, 5.0, &res, &err), USOCK_EIO);
+    assert_non_null(strstr(err.detail, "the request's body"));
     assert_ok(usock_request_set_file(r, fd, 4)); /* 4 bytes from the current position */
     assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
     assert_ok(usock_request_set_file(r, fd, 4));
@@ -938,8 +972,6 @@ static void test_body_from_file_and_reader(void **state)
     c.left = 10;
     c.fail_at_end = 1;
     assert_ok(usock_request_set_reader(r, counted_read, &c, -1));
-    usock_response *res;
-    usock_url_error err;
     assert_code(usock_urlopen_request(r, 5.0, &res, &err), USOCK_EIO);
     assert_null(res);
     assert_non_null(strstr(err.detail, "the request's body"));
@@ -962,7 +994,7 @@ static void test_expect_continue(void **state)
 
     /* A server that never says 100: the body goes after a second anyway. */
     static const struct step steps[] = {
-        {"HTTP/1.1 204 No Content\r\n\r\n", 1},
+        {"HTTP/1.1 204 No Content\r\n\r\n", 1, 0},
     };
     struct script s;
     script_start(&s, steps, 1);
@@ -977,6 +1009,24 @@ static void test_expect_continue(void **state)
     usock_request_free(r);
     script_stop(&s);
     assert_non_null(strstr(s.last, "\r\nExpect: 100-continue\r\n"));
+
+    /* A final answer instead of 100: it is the response, the body never
+     * goes, and the connection is not kept. */
+    static const struct step early[] = {
+        {"HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\n\r\nno\n", 0, 1},
+    };
+    script_start(&s, early, 1);
+    script_url(&s, url, sizeof url, "/early");
+    assert_ok(usock_request_new(&r, url));
+    assert_ok(usock_request_set_data(r, "never sent", 10));
+    assert_ok(usock_request_set_expect_continue(r, 1));
+    usock_opener *o = opener_with(NULL);
+    assert_code(usock_opener_open(o, r, 5.0, &res, NULL), USOCK_EHTTP_STATUS);
+    drain(res);
+    usock_opener_free(o);
+    usock_request_free(r);
+    script_stop(&s);
+    assert_int_equal(atomic_load(&s.extra), 0);
 }
 
 /* ---- the Request object ---------------------------------------------------------- */
@@ -1035,8 +1085,10 @@ static void expect_redirect(int code, const char *method, int body, const char *
     usock_urlrequest *r;
     usock_response *res;
     assert_ok(usock_request_new(&r, url));
-    if (body)
+    if (body) {
         assert_ok(usock_request_set_data(r, "12345", 5));
+        assert_ok(usock_request_set_header(r, "Content-Type", "text/x-mine"));
+    }
     assert_ok(usock_request_set_method(r, method));
     assert_ok(usock_urlopen_request(r, 5.0, &res, NULL));
     char final[128];
@@ -1049,6 +1101,8 @@ static void expect_redirect(int code, const char *method, int body, const char *
         expect_field(text, "len", want_len);
         if (strcmp(want_len, "0") == 0)
             expect_field(text, "ctype", "-"); /* the dropped body's fields went too */
+        else
+            expect_field(text, "ctype", "text/x-mine");
     }
     free(text);
     usock_response_close(res);
@@ -1127,6 +1181,11 @@ static void test_redirect_limit_and_loop(void **state)
     usock_response_close(res);
     usock_request_free(r);
     usock_opener_free(o);
+
+    base_url(url, sizeof url, "/redir/302?http://[::1");
+    int rc = get(NULL, url, &body, &err);
+    assert_true(rc <= -4101 && rc >= -4199); /* the url layer's */
+    assert_non_null(strstr(err.detail, ": redirect to http://[::1: "));
 
     base_url(url, sizeof url, "/loop");
     assert_code(get(NULL, url, &body, &err), USOCK_EREDIRECT_LOOP);
@@ -1237,6 +1296,19 @@ static void test_auth_answers_401_once(void **state)
     free(body);
     assert_int_equal(err.status, 401);
     assert_int_equal(atomic_load(&auth_requests), 2);
+
+    /* The realm as a token, after another scheme's challenge. */
+    base_url(url, sizeof url, "/auth-token");
+    usock_passwords *tok;
+    usock_opener *o4 = auth_opener(&tok, 0, 0);
+    assert_ok(usock_passwords_add(tok, "R", uri, "user", "pass"));
+    base_url(uri, sizeof uri, "/auth-token");
+    assert_ok(usock_passwords_add(tok, "R", uri, "user", "pass"));
+    assert_ok(get(o4, url, &body, NULL));
+    free(body);
+    usock_opener_free(o4);
+    usock_passwords_free(tok);
+    base_url(uri, sizeof uri, "/auth/area");
 
     /* Outside the URI prefix, and another realm: not answered. */
     reset_auth_counts();
@@ -1407,7 +1479,7 @@ static void test_read_timeout(void **state)
     /* A body that stops coming: read times out (the bytes before it come
      * first), and the next read may wait again. */
     static const struct step steps[] = {
-        {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab", 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab", 0, 0},
     };
     struct script s;
     script_start(&s, steps, 1);
@@ -1533,6 +1605,35 @@ static void test_response_outlives_opener(void **state)
     usock_response_close(res);
 }
 
+/* A caller that stops at the last data byte still gives the connection
+ * back: the last chunk is already in the buffer. */
+static void test_pool_after_last_data_byte(void **state)
+{
+    (void)state;
+    static const struct step steps[] = {
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 0, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1, 0},
+    };
+    struct script s;
+    script_start(&s, steps, 2);
+    usock_opener *o = opener_with(NULL);
+    char url[128], buf[5], *body;
+    script_url(&s, url, sizeof url, "/");
+    usock_urlrequest *r;
+    usock_response *res;
+    assert_ok(usock_request_new(&r, url));
+    assert_ok(usock_opener_open(o, r, 5.0, &res, NULL));
+    assert_count(usock_response_read(res, buf, sizeof buf), 5);
+    usock_response_close(res);
+    usock_request_free(r);
+    assert_ok(get(o, url, &body, NULL));
+    assert_string_equal(body, "ok");
+    free(body);
+    usock_opener_free(o);
+    script_stop(&s);
+    assert_int_equal(atomic_load(&s.accepted), 1);
+}
+
 static void test_pool_idle_cap(void **state)
 {
     (void)state;
@@ -1584,9 +1685,9 @@ static void test_pool_idle_timeout(void **state)
  * second request and closes without answering: the pooled connection
  * looked alive when taken. */
 static const struct step stale_steps[] = {
-    {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst", 0},
-    {NULL, 0},
-    {"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond", 1},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst", 0, 0},
+    {NULL, 0, 0},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond", 1, 0},
 };
 
 static void stale_case(const char *method, int want_rc)
@@ -1643,8 +1744,8 @@ static void test_pool_skips_closed_idle(void **state)
 {
     (void)state;
     static const struct step steps[] = {
-        {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1},
-        {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK", 1},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK", 1, 0},
     };
     struct script s;
     script_start(&s, steps, 2);
@@ -1859,7 +1960,7 @@ int main(void)
         cmocka_unit_test(test_gzip),
         cmocka_unit_test(test_deflate_zlib),
         cmocka_unit_test(test_deflate_raw),
-        cmocka_unit_test(test_gzip_members),
+        cmocka_unit_test(test_gzip_members_junk_and_others),
         cmocka_unit_test(test_gzip_offered_and_dripped),
         cmocka_unit_test(test_gzip_off),
         cmocka_unit_test(test_bad_gzip),
@@ -1883,6 +1984,7 @@ int main(void)
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_pool_reuse),
         cmocka_unit_test(test_response_outlives_opener),
+        cmocka_unit_test(test_pool_after_last_data_byte),
         cmocka_unit_test(test_pool_idle_cap),
         cmocka_unit_test(test_pool_idle_timeout),
         cmocka_unit_test(test_stale_retried_for_get),
