@@ -324,6 +324,16 @@ int serve_requests(usock_server *server, long count, const char *where)
     return r < 0 ? fail("serve", where, r) : 0;
 }
 
+int urlopen_fail(const char *url, int rc, const usock_urlerror *err, usock_response *res)
+{
+    usock_response_close(res);
+    if (err != NULL && err->detail[0] != '\0')
+        fprintf(stderr, "%s: %s\n", prog, err->detail);
+    else
+        fail("urlopen", url, rc);
+    return rc == USOCK_EHTTP_STATUS ? HTTP_ERROR_EXIT : 1;
+}
+
 /* ---- the pins page ------------------------------------------------------ */
 
 static const int pins[] = {0, 2, 4, 5, 12, 13, 14, 15};

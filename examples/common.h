@@ -120,6 +120,22 @@ int open_server(usock **s, const char *host, int port, int af, int type, int bac
  * "accept WHERE", where being the listening address. */
 int accept_client(usock *s, const char *where, usock **conn, char *who);
 
+/* ------------------------------------------------------------- HTTP client */
+
+/* The exit status of the programs on the request layer when the server
+ * answers with an HTTP error (4xx, 5xx: urllib's HTTPError), as curl
+ * --fail and `usock get --fail` exit: 22. Failures without an answer
+ * (URLError: resolve, connect, timeout, a malformed reply) exit with 1. */
+#define HTTP_ERROR_EXIT 22
+
+/* Reports a failed open (usock_urlopen, usock_opener_open) of url, rc
+ * being what it returned: "PROG: DETAIL" on stderr, err's detail line
+ * ("connect 127.0.0.1:9: Connection refused", "GET http://h/x: 404 Not
+ * Found"), or "PROG: urlopen URL: reason" when it has none. Closes res,
+ * the response of an HTTP error (NULL ok). Returns HTTP_ERROR_EXIT for
+ * USOCK_EHTTP_STATUS, else 1. */
+int urlopen_fail(const char *url, int rc, const usock_urlerror *err, usock_response *res);
+
 /* ------------------------------------------------------------- servers */
 
 /* Python's Server((host, port), Handler) for the socketserver seeds:

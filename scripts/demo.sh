@@ -2,20 +2,21 @@
 # demo.sh BUILD_DIR -- run every seed program end to end on loopback.
 #
 # The seeds talk to hosts on the Internet (towel.blinkenlights.nl,
-# micropython.org, dl.sipeed.com, a PC on the LAN). Here local stand-ins
-# take their place on 127.0.0.1 (and ::1 when the machine has it), each on
-# a port the system picks: a Python streaming server, Python's http.server,
-# a Python upload receiver, and the seeds' own servers built from
-# examples/. Every client's output is checked, not only shown. The last
+# micropython.org, dl.sipeed.com, www.cnn.co.jp, www.example.com, a PC on
+# the LAN). Here local stand-ins take their place on 127.0.0.1 (and ::1 when
+# the machine has it), each on a port the system picks: a Python streaming
+# server, Python's http.server, an http.server that demands Basic auth
+# (realm "PDQ Application"), a Python upload receiver, and the seeds' own
+# servers built from examples/. Every client's output is checked, not only shown. The last
 # lines say "ok   NAME" or "FAILED NAME" per program; the exit status is
 # non-zero if any failed. Needs bash, python3, curl and coreutils.
 set -u
 
 BUILD=${1:-build}
 EX=$BUILD/examples
-PROGRAMS=(telnet_client http_get pins_server pins_httpd echo_server echo_client
-          tcp_upper_server tcp_upper_client udp_upper_server udp_upper_client
-          image_download chunked_upload)
+PROGRAMS=(telnet_client http_get urlopen_read basic_auth pins_server pins_httpd
+          echo_server echo_client tcp_upper_server tcp_upper_client
+          udp_upper_server udp_upper_client image_download image_urlopen chunked_upload)
 declare -A RESULT
 PIDS=()
 
@@ -144,14 +145,56 @@ with conn:
 print(n, h.hexdigest(), flush=True)
 PY
 
+cat >"$TMP/auth_server.py" <<'PY'
+# The www.example.com of the Basic auth seed: an http.server whose pages
+# need klem's password in realm "PDQ Application". Each request is logged
+# on stdout: "GET PATH 401 (no credentials)" or "GET PATH 200 (Basic klem)".
+import base64, http.server
+GOOD = 'Basic ' + base64.b64encode(b'klem:kadidd!ehopper').decode()
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        got = self.headers.get('Authorization')
+        if got == GOOD:
+            status, body = 200, b'<p>Welcome, klem. Here are the site updates.</p>\n'
+        else:
+            status, body = 401, b'<h1>401 Unauthorized</h1>\n'
+        print('GET %s %d (%s)' % (self.path, status, 'Basic klem' if got == GOOD
+                                  else got or 'no credentials'), flush=True)
+        self.send_response(status)
+        if status == 401:
+            self.send_header('WWW-Authenticate', 'Basic realm="PDQ Application"')
+        self.send_header('Content-Type', 'text/html')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+srv = Server(('127.0.0.1', 0), Handler)
+print('listening on 127.0.0.1:%d' % srv.server_address[1], flush=True)
+srv.serve_forever()
+PY
+
 cat >"$TMP/make_files.py" <<'PY'
-# The served files: a small page and a 160x120 24-bit BMP (57654 bytes,
-# so the download takes many recv(4096) calls).
+# The served files: a small page, a page longer than 300 bytes with CRLF
+# lines (as the urlopen seed's www.cnn.co.jp), and a 160x120 24-bit BMP
+# (57654 bytes, so the download takes many recv(4096) calls).
 import struct, sys
 www = sys.argv[1]
 with open(www + '/test.html', 'w') as f:
     f.write('<!DOCTYPE html>\n<html><head><title>Test</title></head>\n'
             '<body><p>It works! This page came over usock.</p></body></html>\n')
+with open(www + '/news.html', 'wb') as f:
+    f.write(b'<!DOCTYPE html>\r\n<html lang="ja">\r\n<head>\r\n'
+            b'    <meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n'
+            b'<title>usock news</title>\r\n<meta name="title" content="usock news">\r\n'
+            b'<meta name="description" content="A local stand-in for the seed\'s page, '
+            b'served by http.server on 127.0.0.1 for the urlopen example.">\r\n'
+            b'</head>\r\n<body>\r\n'
+            b'<p>\xe3\x81\x93\xe3\x82\x93\xe3\x81\xab\xe3\x81\xa1\xe3\x81\xaf</p>\r\n'
+            b'</body>\r\n</html>\r\n')
 w, h = 160, 120
 rows = b''.join(bytes((x * 255 // w, y * 255 // h, (x ^ y) & 255)) * 1
                 for y in range(h) for x in range(w))
@@ -201,9 +244,10 @@ demo_telnet() {
 }
 
 demo_http() {
-    say "http_get (MicroPython tutorial 5.2), image_download (usocket example 1)"
+    say "http_get (MicroPython tutorial 5.2), urlopen_read (urllib.request)," \
+        "image_download and image_urlopen (usocket example 1)"
     start httpd python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$WWW"
-    local i line
+    local pid=$LAST_PID i line p
     PORT=
     for ((i = 0; i < 100; i++)); do
         line=$(grep -m1 -o 'port [0-9]*' "$TMP/httpd.out" 2>/dev/null)
@@ -211,8 +255,9 @@ demo_http() {
         sleep 0.1
     done
     if [ -z "$PORT" ]; then
-        flunk http_get "http.server did not start"
-        flunk image_download "http.server did not start"
+        for p in http_get urlopen_read image_download image_urlopen; do
+            flunk "$p" "http.server did not start"
+        done
         cat "$TMP/httpd.err"
         return
     fi
@@ -242,6 +287,59 @@ PY
     else
         echo "(saved $(stat -c %s "$TMP/saved.bmp") bytes, identical to the served alice.bmp)"
         pass image_download
+    fi
+
+    echo
+    run urlopen_read "$EX/urlopen_read" "http://127.0.0.1:$PORT/news.html"
+    if [ "$RC" -ne 0 ]; then
+        flunk urlopen_read "exit status $RC"
+    elif ! python3 - "$TMP/urlopen_read.out" "$WWW/news.html" <<'PY'; then
+import sys
+want = repr(open(sys.argv[2], 'rb').read(300)) + '\n'
+sys.exit(open(sys.argv[1]).read() != want)
+PY
+        flunk urlopen_read "output is not print(f.read(300)) of news.html"
+    else
+        pass urlopen_read
+    fi
+
+    echo
+    run image_urlopen "$EX/image_urlopen" "http://127.0.0.1:$PORT/alice.bmp" "$TMP/saved2.bmp"
+    if [ "$RC" -ne 0 ]; then
+        flunk image_urlopen "exit status $RC"
+    elif ! cmp -s "$TMP/saved2.bmp" "$WWW/alice.bmp"; then
+        flunk image_urlopen "saved file differs from the served image"
+    elif [ "$(tail -n1 "$TMP/image_urlopen.out")" != "save ok" ]; then
+        flunk image_urlopen "no 'save ok'"
+    else
+        echo "(saved $(stat -c %s "$TMP/saved2.bmp") bytes, identical to the served alice.bmp)"
+        pass image_urlopen
+    fi
+
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+}
+
+demo_basic_auth() {
+    say "basic_auth (urllib.request HTTPBasicAuthHandler), to a server asking for realm \"PDQ Application\""
+    start auth_server python3 -u "$TMP/auth_server.py"
+    local pid=$LAST_PID want
+    wait_port auth_server || { flunk basic_auth "stand-in did not start"; return; }
+    run basic_auth "$EX/basic_auth" "http://127.0.0.1:$PORT/" "http://127.0.0.1:$PORT/login.html"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    show_server auth_server
+    want=$'200 OK\n<p>Welcome, klem. Here are the site updates.</p>'
+    if [ "$RC" -ne 0 ]; then
+        flunk basic_auth "exit status $RC"
+    elif [ "$(cat "$TMP/basic_auth.out")" != "$want" ]; then
+        flunk basic_auth "want '200 OK' and the login page"
+    elif [ "$(grep -c '^GET ' "$TMP/auth_server.out")" -ne 2 ] ||
+         ! grep -qx 'GET /login.html 401 (no credentials)' "$TMP/auth_server.out" ||
+         ! grep -qx 'GET /login.html 200 (Basic klem)' "$TMP/auth_server.out"; then
+        flunk basic_auth "the server did not see a 401, then klem's credentials"
+    else
+        pass basic_auth
     fi
 }
 
@@ -378,6 +476,7 @@ demo_upload() {
 
 demo_telnet
 demo_http
+demo_basic_auth
 demo_pins
 demo_pins_httpd
 demo_echo

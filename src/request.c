@@ -449,7 +449,7 @@ struct open_state {
     size_t nvisits;
     int redirects, replaced;
     double timeout;
-    usock_url_error *err;
+    usock_urlerror *err;
 };
 
 static void state_free(struct open_state *st)
@@ -766,7 +766,7 @@ static int open_loop(struct open_state *st, usock_response **out)
 }
 
 USOCK_API int usock_opener_open(usock_opener *o, usock_urlrequest *r, double timeout,
-                                usock_response **out, usock_url_error *err)
+                                usock_response **out, usock_urlerror *err)
 {
     if (out)
         *out = NULL;
@@ -827,7 +827,7 @@ USOCK_API void usock_install_opener(usock_opener *o)
 }
 
 USOCK_API int usock_urlopen_request(usock_urlrequest *r, double timeout, usock_response **out,
-                                    usock_url_error *err)
+                                    usock_urlerror *err)
 {
     usock_opener *o = default_opener();
     if (!o) {
@@ -840,7 +840,7 @@ USOCK_API int usock_urlopen_request(usock_urlrequest *r, double timeout, usock_r
 }
 
 USOCK_API int usock_urlopen(const char *url, const void *data, size_t len, double timeout,
-                            usock_response **out, usock_url_error *err)
+                            usock_response **out, usock_urlerror *err)
 {
     if (out)
         *out = NULL;

@@ -57,7 +57,7 @@ void usock__conn_close(struct usock__conn *c)
 
 /* ---- detail strings -------------------------------------------------------- */
 
-void usock__err_set(usock_url_error *e, int code, int status, const char *fmt, ...)
+void usock__err_set(usock_urlerror *e, int code, int status, const char *fmt, ...)
 {
     if (!e)
         return;
@@ -93,7 +93,7 @@ static int try_address(const usock_addrinfo *ai, double timeout, usock **out)
 }
 
 int usock__connect(const struct usock__route *rt, double timeout, struct usock__conn **out,
-                   usock_url_error *err)
+                   usock_urlerror *err)
 {
     *out = NULL;
     usock_addrinfo *res;

@@ -77,7 +77,7 @@ void usock__pool_clear(struct usock__pool *p);
 /* A new connection for route: resolve, connect (each address in turn,
  * each attempt bounded by timeout). err's detail names the step. */
 int usock__connect(const struct usock__route *rt, double timeout, struct usock__conn **out,
-                   usock_url_error *err);
+                   usock_urlerror *err);
 void usock__conn_close(struct usock__conn *c); /* NULL ok */
 
 /* ---- Request ------------------------------------------------------------- */
@@ -173,7 +173,7 @@ struct usock__extra {
 /* Sends r on a pooled or new connection and reads the response's head
  * (stale pooled connections retried once for idempotent methods). */
 int usock__exchange(struct usock__pool *pool, usock_urlrequest *r, const struct usock__extra *x,
-                    double timeout, usock_response **out, usock_url_error *err);
+                    double timeout, usock_response **out, usock_urlerror *err);
 
 /* Reads and drops what is left of a small body, so that the connection can
  * be reused, then frees the response. */
@@ -195,7 +195,7 @@ int usock__basic_realm(const usock_response *res, char *realm, size_t cap);
 
 /* ---- the detail strings ---------------------------------------------------- */
 
-void usock__err_set(usock_url_error *e, int code, int status, const char *fmt, ...)
+void usock__err_set(usock_urlerror *e, int code, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -834,7 +834,7 @@ static void route_of(const usock_urlrequest *r, struct usock__route *rt)
         rt->key[0] = '\0';
 }
 
-static void explain(usock_url_error *err, const usock_urlrequest *r, int rc, const struct xfer *x)
+static void explain(usock_urlerror *err, const usock_urlrequest *r, int rc, const struct xfer *x)
 {
     const char *m = usock__request_method(r);
     if (x->st.src_err)
@@ -868,7 +868,7 @@ static usock_response *response_new(void)
 }
 
 int usock__exchange(struct usock__pool *pool, usock_urlrequest *r, const struct usock__extra *ex,
-                    double timeout, usock_response **out, usock_url_error *err)
+                    double timeout, usock_response **out, usock_urlerror *err)
 {
     *out = NULL;
     struct usock__route rt;

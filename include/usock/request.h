@@ -27,11 +27,11 @@ typedef struct usock_cookiejar usock_cookiejar; /* http.cookiejar.CookieJar */
  * code is the value the call returned; status the HTTP status when a
  * response came (else 0); detail one line ("connect 127.0.0.1:9:
  * Connection refused", "GET http://h/x: 404 Not Found"). */
-typedef struct usock_url_error {
+typedef struct usock_urlerror {
     int code;
     int status;
     char detail[256];
-} usock_url_error;
+} usock_urlerror;
 
 /* ---- Request ---------------------------------------------------------- */
 
@@ -152,7 +152,7 @@ USOCK_API void usock_opener_free(usock_opener *o); /* NULL ok; not while in use 
  * the details. timeout bounds each blocking step (connect, each read and
  * write, the response's reads later), < 0: none. */
 USOCK_API int usock_opener_open(usock_opener *o, usock_urlrequest *r, double timeout,
-                                usock_response **out, usock_url_error *err);
+                                usock_response **out, usock_urlerror *err);
 
 /* The process-wide default opener (install_opener; NULL puts back the
  * built-in one). The installed opener must outlive its use. */
@@ -161,10 +161,10 @@ USOCK_API void usock_install_opener(usock_opener *o);
 /* urlopen(url, data, timeout) with the default opener: GET, or POST of
  * data (len bytes) when data is not NULL. */
 USOCK_API int usock_urlopen(const char *url, const void *data, size_t len, double timeout,
-                            usock_response **out, usock_url_error *err);
+                            usock_response **out, usock_urlerror *err);
 /* urlopen(Request) with the default opener. */
 USOCK_API int usock_urlopen_request(usock_urlrequest *r, double timeout, usock_response **out,
-                                    usock_url_error *err);
+                                    usock_urlerror *err);
 
 /* ---- Basic auth --------------------------------------------------------- */
 

@@ -8,6 +8,8 @@ with exactly one stderr line. Everything is on 127.0.0.1 or ::1 and bounded
 in time; every process started is killed by its PID in cleanup.
 """
 
+import base64
+import gzip
 import hashlib
 import http.client
 import http.server
@@ -89,6 +91,64 @@ class HttpServer:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        test.addCleanup(self.close)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+class AuthServer:
+    """An http.server on 127.0.0.1 whose every page needs Basic credentials
+    user:password in realm (the Basic auth seed's www.example.com). It
+    answers 200 with a page naming the path, or 401 with a challenge for
+    realm; .seen lists (path, Authorization or None) per request."""
+
+    PAGE = b"<p>Welcome, klem. This is %s.</p>\n"
+
+    def __init__(self, test, realm="PDQ Application", user="klem", password="kadidd!ehopper",
+                 challenge=None):
+        good = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+        challenge = challenge or 'Basic realm="%s"' % realm
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                got = self.headers.get("Authorization")
+                seen.append((self.path, got))
+                if got == good:
+                    self.send_response(200)
+                    body = AuthServer.PAGE % self.path.encode()
+                else:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", challenge)
+                    body = b"<h1>401 Unauthorized</h1>\n"
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        class Quiet(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                # A client that closes a kept-alive connection with an
+                # unread 401 body resets it: no traceback for that.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        self.httpd = Quiet(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.httpd.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
@@ -270,6 +330,210 @@ class TestHttpGet(ExampleTest):
         port = closed_port()
         res = run("http_get", "http://127.0.0.1:%d/" % port)
         self.assertRefused(res, "http_get", port=port)
+
+
+# A page longer than 300 bytes, with what Python's repr of bytes escapes:
+# CR LF, both quotes, a backslash, a tab, UTF-8 and control bytes.
+NEWS = (b'<!DOCTYPE html>\r\n<html lang="ja">\r\n<head prefix="og: http://ogp.me/ns#">\r\n'
+        b"    <meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\r\n"
+        b"<title>CNN.co.jp \xe3\x83\x8b\xe3\x83\xa5\xe3\x83\xbc\xe3\x82\xb9</title>\r\n"
+        b"<meta name='title' content=\"it's C:\\usock\tnews\x00\x7f\">\r\n" +
+        b"<p>filler</p>\r\n" * 40)
+GOOD_AUTH = "Basic " + base64.b64encode(b"klem:kadidd!ehopper").decode()
+
+
+def serve_bytes(test, head, body, count=1):
+    """A Peer answering count requests, each with head (bytes, through the
+    empty line) and body; returns it. Each result is the request head."""
+    def handler(conn):
+        req = recv_until(conn, b"\r\n\r\n")
+        conn.sendall(head + body)
+        return req
+
+    return Peer(test, handler, count=count)
+
+
+class TestUrlopenRead(ExampleTest):
+    def test_prints_the_first_300_bytes_as_python(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "news.html"), "wb") as f:
+                f.write(NEWS)
+            srv = HttpServer(self, d)
+            res = run("urlopen_read", "http://127.0.0.1:%d/news.html" % srv.port)
+        self.assertOk(res)
+        self.assertGreater(len(NEWS), 300)
+        self.assertEqual(res.stdout.decode("ascii"), repr(NEWS[:300]) + "\n")
+
+    def test_same_as_urllib(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "news.html"), "wb") as f:
+                f.write(NEWS)
+            srv = HttpServer(self, d)
+            url = "http://127.0.0.1:%d/news.html" % srv.port
+            res = run("urlopen_read", url)
+            with urllib.request.urlopen(url, timeout=TIMEOUT) as f:
+                want = "%s\n" % f.read(300)
+        self.assertOk(res)
+        self.assertEqual(res.stdout.decode("ascii"), want)
+
+    def test_short_page_whole(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "test.html"), "wb") as f:
+                f.write(b"<p>hi</p>\n")
+            srv = HttpServer(self, d)
+            res = run("urlopen_read", "http://127.0.0.1:%d/test.html" % srv.port)
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"b'<p>hi</p>\\n'\n")
+
+    def test_empty_body(self):
+        peer = serve_bytes(self, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", b"")
+        res = run("urlopen_read", "http://127.0.0.1:%d/" % peer.port)
+        peer.join()
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"b''\n")
+
+    def test_chunked_gzip_in_small_pieces(self):
+        """read(300) waits for 300 bytes of the decoded body, however the
+        server cuts it."""
+        packed = gzip.compress(NEWS)
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(packed[i:i + 7]), packed[i:i + 7])
+                          for i in range(0, len(packed), 7)) + b"0\r\n\r\n"
+        peer = serve_bytes(self, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n", chunks)
+        res = run("urlopen_read", "http://127.0.0.1:%d/news" % peer.port)
+        (req,) = peer.join()
+        self.assertOk(res)
+        self.assertEqual(res.stdout.decode("ascii"), repr(NEWS[:300]) + "\n")
+        self.assertTrue(req.startswith(b"GET /news HTTP/1.1\r\n"), req)
+
+    def test_follows_a_redirect(self):
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "dir"))
+            with open(os.path.join(d, "dir", "index.html"), "wb") as f:
+                f.write(NEWS)
+            srv = HttpServer(self, d)
+            res = run("urlopen_read", "http://127.0.0.1:%d/dir" % srv.port)  # 301 to /dir/
+        self.assertOk(res)
+        self.assertEqual(res.stdout.decode("ascii"), repr(NEWS[:300]) + "\n")
+
+    def test_http_error(self):
+        with tempfile.TemporaryDirectory() as d:
+            srv = HttpServer(self, d)
+            url = "http://127.0.0.1:%d/missing.html" % srv.port
+            res = run("urlopen_read", url)
+        self.assertFails(res, re.escape("urlopen_read: GET %s: 404 File not found" % url))
+        self.assertEqual(res.returncode, 22)
+        self.assertEqual(res.stdout, b"")
+
+    def test_refused(self):
+        port = closed_port()
+        res = run("urlopen_read", "http://127.0.0.1:%d/" % port)
+        self.assertRefused(res, "urlopen_read", port=port)
+        self.assertEqual(res.returncode, 1)
+
+    def test_body_cut_short_after_some_bytes(self):
+        """As Python's read(300): the bytes that came; the missing rest
+        would be the error of a next read, which the seed does not do."""
+        peer = serve_bytes(self, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", b"x" * 100)
+        res = run("urlopen_read", "http://127.0.0.1:%d/cut" % peer.port)
+        peer.join()
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"b'" + b"x" * 100 + b"'\n")
+
+    def test_body_cut_short_before_any_byte(self):
+        peer = serve_bytes(self, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", b"")
+        url = "http://127.0.0.1:%d/cut" % peer.port
+        res = run("urlopen_read", url)
+        peer.join()
+        self.assertFails(res, re.escape("urlopen_read: read %s: HTTP message truncated" % url))
+        self.assertEqual(res.returncode, 1)
+        self.assertEqual(res.stdout, b"")
+
+    def test_scheme_not_supported(self):
+        res = run("urlopen_read", "ftp://127.0.0.1/x")
+        self.assertFails(res, re.escape("urlopen_read: ftp://127.0.0.1/x: Unsupported URL scheme"))
+        self.assertEqual(res.returncode, 1)
+
+    def test_usage(self):
+        res = run("urlopen_read", "http://a/", "http://b/")
+        self.assertFails(res, re.escape("usage: urlopen_read [URL]"))
+        self.assertEqual(res.returncode, 2)
+
+
+class TestBasicAuth(ExampleTest):
+    def test_answers_the_challenge(self):
+        srv = AuthServer(self)
+        res = run("basic_auth", srv.url + "/", srv.url + "/login.html")
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"200 OK\n" + AuthServer.PAGE % b"/login.html")
+        self.assertEqual(srv.seen, [("/login.html", None), ("/login.html", GOOD_AUTH)])
+
+    def test_uri_as_the_seed_writes_it(self):
+        """A uri naming a script covers that path only, as urllib's is_suburi."""
+        srv = AuthServer(self)
+        res = run("basic_auth", srv.url + "/site-updates.py", srv.url + "/site-updates.py")
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"200 OK\n" + AuthServer.PAGE % b"/site-updates.py")
+        self.assertEqual(srv.seen, [("/site-updates.py", None), ("/site-updates.py", GOOD_AUTH)])
+
+    def test_host_port_uri(self):
+        srv = AuthServer(self)
+        res = run("basic_auth", "127.0.0.1:%d" % srv.port, srv.url + "/private/a?b=1")
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"200 OK\n" + AuthServer.PAGE % b"/private/a?b=1")
+
+    def test_wrong_password(self):
+        srv = AuthServer(self, password="something else")
+        url = srv.url + "/login.html"
+        res = run("basic_auth", srv.url + "/", url)
+        self.assertFails(res, re.escape("basic_auth: GET %s: 401 Unauthorized" % url))
+        self.assertEqual(res.returncode, 22)
+        self.assertEqual(res.stdout, b"")
+        # klem's credentials went once, and were not sent again and again
+        self.assertEqual(srv.seen, [("/login.html", None), ("/login.html", GOOD_AUTH)])
+
+    def test_other_realm(self):
+        srv = AuthServer(self, realm="Other Application")
+        url = srv.url + "/login.html"
+        res = run("basic_auth", srv.url + "/", url)
+        self.assertFails(res, re.escape("basic_auth: GET %s: 401 Unauthorized" % url))
+        self.assertEqual(res.returncode, 22)
+        self.assertEqual(srv.seen, [("/login.html", None)])
+
+    def test_uri_does_not_cover_the_url(self):
+        """The seed's own pair: the uri names another place than the URL."""
+        srv = AuthServer(self)
+        url = srv.url + "/login.html"
+        res = run("basic_auth", srv.url + "/site-updates.py", url)
+        self.assertFails(res, re.escape("basic_auth: GET %s: 401 Unauthorized" % url))
+        self.assertEqual(res.returncode, 22)
+        self.assertEqual(srv.seen, [("/login.html", None)])
+
+    def test_no_auth_needed(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "login.html"), "wb") as f:
+                f.write(b"<p>open to all</p>\n")
+            srv = HttpServer(self, d)
+            res = run("basic_auth", "http://127.0.0.1:%d/" % srv.port,
+                      "http://127.0.0.1:%d/login.html" % srv.port)
+        self.assertOk(res)
+        self.assertEqual(res.stdout, b"200 OK\n<p>open to all</p>\n")
+
+    def test_refused(self):
+        port = closed_port()
+        res = run("basic_auth", "http://127.0.0.1:%d/" % port, "http://127.0.0.1:%d/x" % port)
+        self.assertRefused(res, "basic_auth", port=port)
+        self.assertEqual(res.returncode, 1)
+
+    def test_bad_uri(self):
+        res = run("basic_auth", "http://", "http://127.0.0.1:%d/" % closed_port())
+        self.assertFails(res, re.escape("basic_auth: add_password http://: ") + ".+")
+        self.assertEqual(res.returncode, 2)
+
+    def test_usage(self):
+        res = run("basic_auth", "a", "b", "c")
+        self.assertFails(res, re.escape("usage: basic_auth [uri [URL]]"))
+        self.assertEqual(res.returncode, 2)
 
 
 class TestPinsServer(ExampleTest):
@@ -750,6 +1014,124 @@ class TestImageDownload(ExampleTest):
         with tempfile.TemporaryDirectory() as d:
             res = run("image_download", "127.0.0.1", port, "/x", os.path.join(d, "x"))
         self.assertRefused(res, "image_download", port=port)
+
+
+class TestImageUrlopen(ExampleTest):
+    def check_saved(self, res, out, data):
+        self.assertOk(res)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), data)
+        lines = res.stdout.decode().splitlines()
+        pieces = [4096] * (len(data) // 4096) + ([len(data) % 4096] if len(data) % 4096 else [])
+        self.assertEqual(lines, ["save to " + out] + ["rcv: %d" % n for n in pieces] +
+                         [str(len(data)), "save ok"])
+
+    def test_saves_the_body(self):
+        image = os.urandom(300000) + b"\r\n\r\n" + os.urandom(1234)
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "assets"))
+            with open(os.path.join(d, "assets", "Alice.bmp"), "wb") as f:
+                f.write(image)
+            srv = HttpServer(self, d)
+            out = os.path.join(d, "saved.bmp")
+            res = run("image_urlopen", "http://127.0.0.1:%d/assets/Alice.bmp" % srv.port, out)
+            self.check_saved(res, out, image)
+
+    def test_request_and_chunked_answer(self):
+        body = b"BM" + bytes(range(256)) * 40
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000])
+                          for i in range(0, len(body), 1000)) + b"0\r\n\r\n"
+        peer = serve_bytes(self, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", chunks)
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "a.bmp")
+            res = run("image_urlopen", "http://127.0.0.1:%d/MAIX/a.bmp" % peer.port, out)
+            (req,) = peer.join()
+            self.check_saved(res, out, body)
+        head = req.decode("latin-1").split("\r\n")
+        self.assertEqual(head[0], "GET /MAIX/a.bmp HTTP/1.1")
+        fields = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip()
+                  for line in head[1:] if line}
+        self.assertEqual(fields["host"], "127.0.0.1:%d" % peer.port)
+        self.assertEqual(fields["cache-control"], "no-cache")
+
+    def test_empty_body(self):
+        peer = serve_bytes(self, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", b"")
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "empty.bmp")
+            res = run("image_urlopen", "http://127.0.0.1:%d/e" % peer.port, out)
+            peer.join()
+            self.check_saved(res, out, b"")
+
+    def test_not_found(self):
+        with tempfile.TemporaryDirectory() as d:
+            srv = HttpServer(self, d)
+            out = os.path.join(d, "saved.bmp")
+            url = "http://127.0.0.1:%d/missing.bmp" % srv.port
+            res = run("image_urlopen", url, out)
+            self.assertFalse(os.path.exists(out))
+        self.assertFails(res, re.escape("image_urlopen: GET %s: 404 File not found" % url))
+        self.assertEqual(res.returncode, 22)
+        self.assertEqual(res.stdout, b"")
+
+    def test_times_out_after_5s(self):
+        release = threading.Event()
+
+        def handler(conn):
+            recv_until(conn, b"\r\n\r\n")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
+            release.wait(TIMEOUT)  # and never close
+
+        peer = Peer(self, handler)
+        self.addCleanup(release.set)
+        url = "http://127.0.0.1:%d/x" % peer.port
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "x")
+            start = time.monotonic()
+            res = run("image_urlopen", url, out)
+            took = time.monotonic() - start
+            self.assertFalse(os.path.exists(out))  # no partial image
+        release.set()
+        self.assertFails(res, re.escape("image_urlopen: read %s: Connection timed out" % url))
+        self.assertEqual(res.returncode, 1)
+        self.assertGreater(took, 4.5)
+        self.assertLess(took, 15)
+        self.assertEqual(res.stdout.decode().splitlines()[:2], ["save to " + out, "rcv: 4096"])
+
+    def test_cut_short(self):
+        peer = serve_bytes(self, b"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n",
+                           os.urandom(10000))
+        url = "http://127.0.0.1:%d/cut.bmp" % peer.port
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "cut.bmp")
+            res = run("image_urlopen", url, out)
+            peer.join()
+            self.assertFalse(os.path.exists(out))
+        self.assertFails(res, re.escape("image_urlopen: read %s: HTTP message truncated" % url))
+        self.assertEqual(res.returncode, 1)
+
+    def test_unwritable_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "a.bmp"), "wb") as f:
+                f.write(b"BM")
+            srv = HttpServer(self, d)
+            out = os.path.join(d, "no", "such", "dir.bmp")
+            res = run("image_urlopen", "http://127.0.0.1:%d/a.bmp" % srv.port, out)
+        self.assertFails(res, re.escape("image_urlopen: open %s: No such file or directory" % out))
+        self.assertEqual(res.returncode, 1)
+
+    def test_refused(self):
+        port = closed_port()
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "x")
+            res = run("image_urlopen", "http://127.0.0.1:%d/x" % port, out)
+            self.assertFalse(os.path.exists(out))
+        self.assertRefused(res, "image_urlopen", port=port)
+        self.assertEqual(res.returncode, 1)
+
+    def test_usage(self):
+        res = run("image_urlopen", "http://a/", "f", "extra")
+        self.assertFails(res, re.escape("usage: image_urlopen [URL [file]]"))
+        self.assertEqual(res.returncode, 2)
 
 
 class TestChunkedUpload(ExampleTest):

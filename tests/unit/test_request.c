@@ -358,7 +358,7 @@ static usock_opener *opener_with(const usock_opener_opts *o)
 
 /* Opens url with o (NULL: the default opener) and reads the whole body
  * into *body (free it); returns the open's code, with err filled. */
-static int get(usock_opener *o, const char *url, char **body, usock_url_error *err)
+static int get(usock_opener *o, const char *url, char **body, usock_urlerror *err)
 {
     usock_urlrequest *r;
     usock_response *res;
@@ -502,7 +502,7 @@ static void test_get(void **state)
     char url[128];
     base_url(url, sizeof url, "/hello");
     usock_response *res;
-    usock_url_error err;
+    usock_urlerror err;
     assert_ok(usock_urlopen(url, NULL, 0, 5.0, &res, &err));
     assert_int_equal(usock_response_status(res), 200);
     assert_string_equal(usock_response_reason(res), "OK");
@@ -699,7 +699,7 @@ static void test_malformed_replies(void **state)
     char url[128];
     script_url(&s, url, sizeof url, "/m");
     usock_response *res;
-    usock_url_error err;
+    usock_urlerror err;
     assert_code(usock_urlopen(url, NULL, 0, 5.0, &res, &err), USOCK_EHTTP_TRUNCATED);
     assert_null(res);
     assert_code(usock_urlopen(url, NULL, 0, 5.0, &res, &err), USOCK_EHTTP_BAD_STATUS);
@@ -779,7 +779,7 @@ static void test_gzip_offered_and_dripped(void **state)
     (void)state;
     char url[128], *body;
     base_url(url, sizeof url, "/echo");
-    usock_url_error err;
+    usock_urlerror err;
     assert_ok(get(NULL, url, &body, &err));
     expect_field(body, "ae", "gzip, deflate");
     free(body);
@@ -934,7 +934,7 @@ static void test_body_from_file_and_reader(void **state)
     free(body);
     assert_ok(usock_request_set_file(r, fd, 100)); /* longer than the file */
     usock_response *res;
-    usock_url_error err;
+    usock_urlerror err;
     assert_code(usock_urlopen_request(r, 5.0, &res, &err), USOCK_EIO);
     assert_non_null(strstr(err.detail, "the request's body"));
     assert_ok(usock_request_set_file(r, fd, 4)); /* 4 bytes from the current position */
@@ -1065,7 +1065,7 @@ static void test_request_object(void **state)
     usock_request_free(NULL);
 
     usock_response *res;
-    usock_url_error err;
+    usock_urlerror err;
     assert_code(usock_urlopen("https://127.0.0.1/", NULL, 0, 1.0, &res, &err),
                 USOCK_EUNSUPPORTED_SCHEME);
     assert_null(res);
@@ -1153,7 +1153,7 @@ static void test_redirect_limit_and_loop(void **state)
 {
     (void)state;
     char url[128], *body;
-    usock_url_error err;
+    usock_urlerror err;
     base_url(url, sizeof url, "/chain/0");
     assert_code(get(NULL, url, &body, &err), USOCK_ETOO_MANY_REDIRECTS);
     assert_null(body);
@@ -1240,7 +1240,7 @@ static void test_redirect_body_not_replayable(void **state)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/redir/307?/echo", srv_port);
     usock_urlrequest *r;
     usock_response *res;
-    usock_url_error err;
+    usock_urlerror err;
     int left = 1;
     assert_ok(usock_request_new(&r, url));
     assert_ok(usock_request_set_reader(r, once_read, &left, -1));
@@ -1290,7 +1290,7 @@ static void test_auth_answers_401_once(void **state)
     usock_opener *o2 = auth_opener(&bad, 0, 0);
     assert_ok(usock_passwords_add(bad, "R", uri, "user", "wrong"));
     reset_auth_counts();
-    usock_url_error err;
+    usock_urlerror err;
     assert_code(get(o2, url, &body, &err), USOCK_EHTTP_STATUS);
     assert_string_equal(body, "who are you?\n");
     free(body);
@@ -1408,7 +1408,7 @@ static void test_http_error_keeps_response(void **state)
     char url[128];
     base_url(url, sizeof url, "/status/404");
     usock_response *res;
-    usock_url_error err;
+    usock_urlerror err;
     assert_code(usock_urlopen(url, NULL, 0, 5.0, &res, &err), USOCK_EHTTP_STATUS);
     assert_non_null(res);
     assert_int_equal(usock_response_status(res), 404);
@@ -1436,7 +1436,7 @@ static void test_connect_refused(void **state)
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port_of(&a));
     usock_response *res;
-    usock_url_error err;
+    usock_urlerror err;
     assert_code(usock_urlopen(url, NULL, 0, 5.0, &res, &err), USOCK_ECONNREFUSED);
     assert_null(res);
     char want[128];
@@ -1450,7 +1450,7 @@ static void test_unresolvable_host(void **state)
 {
     (void)state;
     usock_response *res;
-    usock_url_error err;
+    usock_urlerror err;
     int rc = usock_urlopen("http://no-such-host..invalid/x", NULL, 0, 5.0, &res, &err);
     assert_true(USOCK_IS_EAI(rc));
     assert_null(res);
@@ -1468,7 +1468,7 @@ static void test_read_timeout(void **state)
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", port);
     usock_response *res;
-    usock_url_error err;
+    usock_urlerror err;
     double t0 = now_s();
     assert_code(usock_urlopen(url, NULL, 0, SHORT_TIMEOUT, &res, &err), USOCK_ETIMEDOUT);
     assert_true(now_s() - t0 < 4.0);
@@ -1514,7 +1514,7 @@ static void test_connect_timeout(void **state)
         char url[128];
         snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
         usock_response *res;
-        usock_url_error err;
+        usock_urlerror err;
         assert_code(usock_urlopen(url, NULL, 0, SHORT_TIMEOUT, &res, &err), USOCK_ETIMEDOUT);
         char want[128];
         snprintf(want, sizeof want, "connect 127.0.0.1:%d: Connection timed out", port);
@@ -1702,7 +1702,7 @@ static void stale_case(const char *method, int want_rc)
     free(body);
     usock_urlrequest *r;
     usock_response *res;
-    usock_url_error err;
+    usock_urlerror err;
     assert_ok(usock_request_new(&r, url));
     assert_ok(usock_request_set_method(r, method));
     if (strcmp(method, "POST") == 0)
@@ -1826,7 +1826,7 @@ static void test_handlers(void **state)
     assert_int_equal(h.statuses[1], 404);
     assert_int_equal(h.statuses[2], 200);
     assert_int_equal(h.requests, 3);
-    usock_url_error err;
+    usock_urlerror err;
     base_url(url, sizeof url, "/status/418");
     assert_code(get(o, url, &body, &err), USOCK_EPERM);
     assert_null(body);

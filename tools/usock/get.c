@@ -16,9 +16,9 @@
 #include "cli.h"
 #include "usock/request.h"
 
-#define MAX_ITEMS 256       /* URLs, outputs, headers, -d pieces: each at most */
-#define CURL_FAIL_EXIT 22   /* curl's exit status for --fail */
-#define CURL_MAX_REDIRS 50  /* curl's default --max-redirs */
+#define MAX_ITEMS 256      /* URLs, outputs, headers, -d pieces: each at most */
+#define CURL_FAIL_EXIT 22  /* curl's exit status for --fail */
+#define CURL_MAX_REDIRS 50 /* curl's default --max-redirs */
 
 static const char usage_get[] =
     "usage: usock get URL... [-o FILE] [-O] [-i] [-I] [-u USER:PASS] [-H 'Name: value']...\n"
@@ -125,8 +125,9 @@ static int option_value(struct get *g, const char *name, const char *v)
 /* A flag; 1 when name is one, else 0. */
 static int option_flag(struct get *g, const char *name)
 {
-    static const char *const flags[] = {"-O", "-i", "-I", "-L", "--compressed", "--no-compressed",
-                                        "--fail", "-f", "-s", "--progress"};
+    static const char *const flags[] = {
+        "-O",     "-i", "-I", "-L",        "--compressed", "--no-compressed",
+        "--fail", "-f", "-s", "--progress"};
     size_t i = 0;
     while (i < sizeof flags / sizeof flags[0] && strcmp(name, flags[i]))
         i++;
@@ -148,9 +149,9 @@ static int option_flag(struct get *g, const char *name)
 /* Returns -1 to go on, or the exit status. */
 static int parse(struct get *g, int argc, char **argv)
 {
-    static const char *const with_value[] = {"-o", "-H", "-d", "-u", "-X", "--data-file",
-                                             "--max-redirs", "-t", "-b", "--cookie", "-c",
-                                             "--cookie-jar"};
+    static const char *const with_value[] = {"-o", "-H",          "-d",           "-u",
+                                             "-X", "--data-file", "--max-redirs", "-t",
+                                             "-b", "--cookie",    "-c",           "--cookie-jar"};
     int only_urls = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -294,8 +295,8 @@ static int write_head(int fd, usock_response *res)
 {
     char line[8192];
     int n = snprintf(line, sizeof line, "HTTP/%s %d %s\r\n",
-                     usock_response_version(res) == 10 ? "1.0" : "1.1",
-                     usock_response_status(res), usock_response_reason(res));
+                     usock_response_version(res) == 10 ? "1.0" : "1.1", usock_response_status(res),
+                     usock_response_reason(res));
     int rc = cli_write_all(fd, line, (size_t)n);
     const char *name, *value;
     for (size_t i = 0; rc == 0 && usock_response_header_at(res, i, &name, &value); i++) {
@@ -335,7 +336,8 @@ static int copy_body(const struct get *g, usock_response *res, int fd, const cha
 {
     static char buf[BUF_SIZE];
     struct progress p = {.on = !g->silent && (g->progress || isatty(STDERR_FILENO)),
-                         .t0 = now_s(), .total = usock_response_length(res)};
+                         .t0 = now_s(),
+                         .total = usock_response_length(res)};
     uint64_t got = 0;
     for (;;) {
         ssize_t n = usock_response_read(res, buf, sizeof buf);
@@ -404,7 +406,7 @@ static int fetch(const struct get *g, usock_opener *op, int i)
     if (rc < 0)
         return g->silent ? 1 : cli_fail("get", url, rc);
     usock_response *res = NULL;
-    usock_url_error err;
+    usock_urlerror err;
     rc = usock_opener_open(op, r, g->timeout, &res, &err);
     usock_request_free(r);
     if (rc < 0 && !res) {
