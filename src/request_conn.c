@@ -190,7 +190,8 @@ static struct usock__conn *take_key(struct usock__pool *p, const char *key)
     return NULL;
 }
 
-struct usock__conn *usock__pool_get(struct usock__pool *p, const struct usock__route *rt)
+struct usock__conn *usock__pool_get(struct usock__pool *p, const struct usock__route *rt,
+                                    int check)
 {
     if (!rt->key[0])
         return NULL;
@@ -203,7 +204,7 @@ struct usock__conn *usock__pool_get(struct usock__pool *p, const struct usock__r
         close_list(dead);
         if (!c)
             return NULL;
-        if (c->ops->usable(c->s))
+        if (!check || c->ops->usable(c->s))
             return c;
         usock__conn_close(c); /* the server closed it while idle: the next one */
     }

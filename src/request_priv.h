@@ -69,7 +69,11 @@ void usock__pool_unref(struct usock__pool *p); /* NULL ok */
 void usock__pool_shut(struct usock__pool *p);
 /* An idle connection for route that is still usable (removed from the
  * pool), or NULL. */
-struct usock__conn *usock__pool_get(struct usock__pool *p, const struct usock__route *rt);
+/* An idle connection of the route, or NULL. check: make sure the server
+ * has not closed it (a system call); a request that may be sent again on
+ * a new connection when it was (idempotent, replayable) need not. */
+struct usock__conn *usock__pool_get(struct usock__pool *p, const struct usock__route *rt,
+                                    int check);
 /* Gives c back to the pool (or closes it when the pool holds enough). */
 void usock__pool_put(struct usock__pool *p, struct usock__conn *c);
 /* Closes every idle connection. */

@@ -879,13 +879,13 @@ int usock__exchange(struct usock__pool *pool, usock_urlrequest *r, const struct 
         return USOCK_ENOMEM;
     }
     struct xfer x = {.r = r, .timeout = timeout};
-    x.c = usock__pool_get(pool, &rt);
+    int resendable = idempotent(usock__request_method(r)) && usock__request_replayable(r);
+    x.c = usock__pool_get(pool, &rt, !resendable);
     int rc = x.c ? 0 : usock__connect(&rt, timeout, &x.c, err);
     if (rc == 0)
         rc = attempt(&x, res, ex);
     /* Once, on a new connection, when sending twice cannot hurt. */
-    if (rc < 0 && x.c && stale(&x, rc) && idempotent(usock__request_method(r)) &&
-        usock__request_replayable(r)) {
+    if (rc < 0 && x.c && stale(&x, rc) && resendable) {
         usock__conn_close(x.c);
         x = (struct xfer){.r = r, .timeout = timeout};
         res->len = 0;

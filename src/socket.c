@@ -615,7 +615,10 @@ USOCK_API int usock_settimeout(usock *s, double seconds)
         ms = (int)(seconds * 1000.0);
         ms += ms < seconds * 1000.0;
     }
-    int r = usock__sys_set_nonblocking(s->fd, ms >= 0);
+    /* the descriptor's mode changes only between blocking (None) and the
+     * rest: a client that sets its timeout before every request makes no
+     * system call for it */
+    int r = (ms >= 0) == (s->timeout_ms >= 0) ? 0 : usock__sys_set_nonblocking(s->fd, ms >= 0);
     if (r < 0)
         return r;
     s->timeout_ms = ms;

@@ -16,7 +16,7 @@
 #include "cli.h"
 #include "usock/request.h"
 
-#define MAX_ITEMS 256      /* URLs, outputs, headers, -d pieces: each at most */
+#define BIG_PIECE 4096     /* output pieces this large are written at once */
 #define CURL_FAIL_EXIT 22  /* curl's exit status for --fail */
 #define CURL_MAX_REDIRS 50 /* curl's default --max-redirs */
 
@@ -53,26 +53,27 @@ static const char usage_get[] =
     "exit status: 0 success, 1 network or file error, 2 usage error, 22 HTTP\n"
     "error with --fail; with several URLs, the first failure's\n";
 
+/* The lists hold arguments, so each has room for all of them (lists). */
 struct get {
-    const char *urls[MAX_ITEMS];
+    const char **urls;
     int nurls;
-    const char *outs[MAX_ITEMS]; /* in order; "" for -O */
+    const char **outs; /* in order; "" for -O */
     int nouts;
-    const char *headers[MAX_ITEMS];
+    const char **headers;
     int nheaders;
-    const char *datas[MAX_ITEMS];
+    const char **datas;
     int ndatas;
+    const char **lists;
     const char *data_file, *user, *method, *cookie, *cookie_jar;
     int include, head, follow, max_redirs, fail, silent, progress, compressed;
+    int tty_out, tty_err; /* stdout, stderr are terminals */
     double timeout;
     char *body; /* the -d pieces joined */
     size_t body_len;
 };
 
-static int add_item(const char **list, int *n, const char *v, const char *what)
+static int add_item(const char **list, int *n, const char *v)
 {
-    if (*n >= MAX_ITEMS)
-        return cli_usage_error("get", "too many %s (at most %d)", what, MAX_ITEMS);
     list[(*n)++] = v;
     return 0;
 }
@@ -90,14 +91,14 @@ static int parse_count(const char *s, int *out)
 static int option_value(struct get *g, const char *name, const char *v)
 {
     if (!strcmp(name, "-o"))
-        return add_item(g->outs, &g->nouts, v, "outputs");
+        return add_item(g->outs, &g->nouts, v);
     if (!strcmp(name, "-H")) {
         if (!strchr(v, ':'))
             return cli_usage_error("get", "bad header '%s' (Name: value)", v);
-        return add_item(g->headers, &g->nheaders, v, "headers");
+        return add_item(g->headers, &g->nheaders, v);
     }
     if (!strcmp(name, "-d"))
-        return add_item(g->datas, &g->ndatas, v, "-d");
+        return add_item(g->datas, &g->ndatas, v);
     if (!strcmp(name, "-u")) {
         if (!strchr(v, ':'))
             return cli_usage_error("get", "bad -u '%s' (USER:PASS)", v);
@@ -132,7 +133,7 @@ static int option_flag(struct get *g, const char *name)
     while (i < sizeof flags / sizeof flags[0] && strcmp(name, flags[i]))
         i++;
     switch (i) {
-    case 0: return add_item(g->outs, &g->nouts, "", "outputs") == 0;
+    case 0: return add_item(g->outs, &g->nouts, "") == 0;
     case 1: g->include = 1; return 1;
     case 2: g->head = 1; return 1;
     case 3: g->follow = 1; return 1;
@@ -149,6 +150,14 @@ static int option_flag(struct get *g, const char *name)
 /* Returns -1 to go on, or the exit status. */
 static int parse(struct get *g, int argc, char **argv)
 {
+    /* no list can be longer than the arguments */
+    g->lists = calloc(4 * (size_t)argc + 4, sizeof *g->lists);
+    if (!g->lists)
+        return cli_fail("get", "arguments", USOCK_ENOMEM);
+    g->urls = g->lists;
+    g->outs = g->urls + argc + 1;
+    g->headers = g->outs + argc + 1;
+    g->datas = g->headers + argc + 1;
     static const char *const with_value[] = {"-o", "-H",          "-d",           "-u",
                                              "-X", "--data-file", "--max-redirs", "-t",
                                              "-b", "--cookie",    "-c",           "--cookie-jar"};
@@ -156,7 +165,7 @@ static int parse(struct get *g, int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (only_urls || a[0] != '-' || a[1] == '\0') {
-            int rc = add_item(g->urls, &g->nurls, a, "URLs");
+            int rc = add_item(g->urls, &g->nurls, a);
             if (rc)
                 return rc;
             continue;
@@ -290,6 +299,34 @@ static void progress_show(struct progress *p, uint64_t got, int done)
     fflush(stderr);
 }
 
+/* Output goes through one buffer, as curl's through stdio: small answers
+ * to many URLs cost one write per 64 KiB, not one each. */
+static struct {
+    int fd;
+    size_t len;
+    char buf[BUF_SIZE];
+} obuf = {.fd = -1};
+
+static int out_flush(void)
+{
+    int rc = obuf.len ? cli_write_all(obuf.fd, obuf.buf, obuf.len) : 0;
+    obuf.len = 0;
+    return rc;
+}
+
+static int out_write(int fd, const char *p, size_t n)
+{
+    int rc = 0;
+    if (fd != obuf.fd || obuf.len + n > sizeof obuf.buf || n >= BIG_PIECE)
+        rc = out_flush();
+    obuf.fd = fd;
+    if (rc == 0 && n >= BIG_PIECE) /* a download's pieces: no copy */
+        return cli_write_all(fd, p, n);
+    memcpy(obuf.buf + obuf.len, p, n);
+    obuf.len += n;
+    return rc;
+}
+
 /* The head as curl -i shows it. */
 static int write_head(int fd, usock_response *res)
 {
@@ -297,13 +334,13 @@ static int write_head(int fd, usock_response *res)
     int n = snprintf(line, sizeof line, "HTTP/%s %d %s\r\n",
                      usock_response_version(res) == 10 ? "1.0" : "1.1", usock_response_status(res),
                      usock_response_reason(res));
-    int rc = cli_write_all(fd, line, (size_t)n);
+    int rc = out_write(fd, line, (size_t)n);
     const char *name, *value;
     for (size_t i = 0; rc == 0 && usock_response_header_at(res, i, &name, &value); i++) {
         n = snprintf(line, sizeof line, "%s: %s\r\n", name, value);
-        rc = cli_write_all(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        rc = out_write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     }
-    return rc ? rc : cli_write_all(fd, "\r\n", 2);
+    return rc ? rc : out_write(fd, "\r\n", 2);
 }
 
 /* -O's name: the URL's last path segment, never empty or a dot name. */
@@ -335,7 +372,7 @@ static int open_output(const struct get *g, int i, const char *url, int *fd)
 static int copy_body(const struct get *g, usock_response *res, int fd, const char *url)
 {
     static char buf[BUF_SIZE];
-    struct progress p = {.on = !g->silent && (g->progress || isatty(STDERR_FILENO)),
+    struct progress p = {.on = !g->silent && (g->progress || g->tty_err),
                          .t0 = now_s(),
                          .total = usock_response_length(res)};
     uint64_t got = 0;
@@ -347,7 +384,7 @@ static int copy_body(const struct get *g, usock_response *res, int fd, const cha
             progress_show(&p, got, 1);
             return g->silent ? 1 : cli_fail("get", url, (int)n);
         }
-        int rc = cli_write_all(fd, buf, (size_t)n);
+        int rc = out_write(fd, buf, (size_t)n);
         if (rc < 0)
             return g->silent ? 1 : cli_fail("write", fd == STDOUT_FILENO ? "stdout" : "file", rc);
         got += (uint64_t)n;
@@ -428,6 +465,9 @@ static int fetch(const struct get *g, usock_opener *op, int i)
         status = write_head(fd, res) < 0 ? cli_fail("write", "output", USOCK_EIO) : 0;
     if (status == 0 && !g->head)
         status = copy_body(g, res, fd, url);
+    /* a file is done; a terminal shows each answer as it ends */
+    if ((fd != STDOUT_FILENO || g->tty_out) && out_flush() < 0 && !status)
+        status = cli_fail("write", "output", USOCK_EIO);
     if (fd != STDOUT_FILENO)
         close(fd);
     usock_response_close(res);
@@ -476,11 +516,15 @@ static int run_get(struct opts *o)
 {
     struct get g = {.timeout = -1, .max_redirs = -1, .compressed = 1};
     int status = parse(&g, o->argc, o->argv);
-    if (status >= 0)
+    if (status >= 0) {
+        free(g.lists);
         return status;
+    }
     usock_passwords *pw = NULL;
     usock_cookiejar *jar = NULL;
     usock_opener *op = NULL;
+    g.tty_out = isatty(STDOUT_FILENO);
+    g.tty_err = isatty(STDERR_FILENO);
     status = join_data(&g);
     if (status == 0)
         status = make_opener(&g, &op, &pw, &jar);
@@ -490,6 +534,8 @@ static int run_get(struct opts *o)
             if (st && !status)
                 status = st; /* the first failure; the others are still tried */
         }
+        if (out_flush() < 0 && !status)
+            status = cli_fail("write", "stdout", USOCK_EIO);
         int rc = jar && g.cookie_jar ? usock_cookiejar_save(jar, g.cookie_jar) : 0;
         if (rc < 0 && !status)
             status = cli_fail("write", g.cookie_jar, rc);
@@ -498,6 +544,7 @@ static int run_get(struct opts *o)
     usock_cookiejar_free(jar);
     usock_passwords_free(pw);
     free(g.body);
+    free(g.lists);
     return status;
 }
 
