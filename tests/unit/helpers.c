@@ -483,3 +483,21 @@ void start_watchdog(unsigned seconds)
 {
     alarm(seconds);
 }
+
+char *read_data_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)sz + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
+    b[sz] = '\0';
+    fclose(f);
+    if (n)
+        *n = (size_t)sz;
+    return b;
+}

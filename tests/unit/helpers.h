@@ -211,6 +211,10 @@ struct pester {
 void pester_start(struct pester *ps, int interval_ms);
 int pester_stop(struct pester *ps);
 
+/* A whole file (a test's data), NUL-ended, malloc'ed; its length in *n
+ * (NULL ok). A file that cannot be read fails the test. */
+char *read_data_file(const char *path, size_t *n);
+
 /* A library call that hangs (a lost wakeup, a timeout that never fires)
  * ends the program after this many seconds instead of the ctest budget. */
 void start_watchdog(unsigned seconds);

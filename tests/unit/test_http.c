@@ -188,23 +188,6 @@ static int run_all_splits(int type, int head_request, const char *buf, size_t le
 
 /* ---- reading the line files ------------------------------------------------ */
 
-static char *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)sz + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
-    b[sz] = '\0';
-    fclose(f);
-    if (n)
-        *n = (size_t)sz;
-    return b;
-}
 
 /* Hex (or "-" for empty) into a new buffer. */
 static unsigned char *unhex(const char *h, size_t hn, size_t *n)
@@ -238,7 +221,7 @@ static char *deviations;
 static const char *deviation(const char *id)
 {
     if (!deviations)
-        deviations = read_file(DATA_DIR "deviations.txt", NULL);
+        deviations = read_data_file(DATA_DIR "deviations.txt", NULL);
     size_t n = strlen(id);
     for (const char *l = deviations; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
         if (strncmp(l, id, n) == 0 && (l[n] == ' ' || l[n] == '\t'))
@@ -346,7 +329,7 @@ static int check_llhttp(const char *id, const char *type, const char *flags, con
 static void llhttp_cases(void **state)
 {
     (void)state;
-    char *text = read_file(DATA_DIR "llhttp_cases.txt", NULL);
+    char *text = read_data_file(DATA_DIR "llhttp_cases.txt", NULL);
     int run = 0, pass = 0, skip = 0, fail = 0, stale = 0;
     char id[256] = "", type[64] = "", flags[64] = "";
     unsigned char *in = NULL;
@@ -505,7 +488,7 @@ out:
 static void json_vectors(void **state)
 {
     (void)state;
-    char *text = read_file(DATA_DIR "json_vectors.txt", NULL);
+    char *text = read_data_file(DATA_DIR "json_vectors.txt", NULL);
     int run = 0, pass = 0, skip = 0, fail = 0, stale = 0;
     char *save = NULL;
     for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {

@@ -117,21 +117,6 @@ static int round_trips(const usock_url *u, int strict)
     return ok;
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)sz + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
-    b[sz] = '\0';
-    fclose(f);
-    return b;
-}
 
 /* Hex ("-" for empty) into a new NUL-ended buffer; *n its length. */
 static char *unhex(const char *h, size_t *n)
@@ -602,7 +587,7 @@ static void format_refuses_what_no_text_gives_back(void **state)
 static void join_gives_every_rfc3986_example(void **state)
 {
     (void)state;
-    char *text = read_file(DATA_DIR "rfc3986_cases.txt"), *save = NULL;
+    char *text = read_data_file(DATA_DIR "rfc3986_cases.txt", NULL), *save = NULL;
     int n = 0, compat = 0;
     FOR_EACH_LINE(text, l, save)
     {
@@ -892,7 +877,7 @@ static void credentials_are_percent_decoded(void **state)
  * many there were. */
 static int cpython_vectors(const char *kind, void (*check)(char **w, int nw))
 {
-    char *text = read_file(DATA_DIR "python_vectors.txt"), *save = NULL;
+    char *text = read_data_file(DATA_DIR "python_vectors.txt", NULL), *save = NULL;
     int n = 0;
     FOR_EACH_LINE(text, l, save)
     {
@@ -1151,7 +1136,7 @@ static char *deviations;
 static const char *deviation(const char *id)
 {
     if (!deviations)
-        deviations = read_file(DATA_DIR "deviations.txt");
+        deviations = read_data_file(DATA_DIR "deviations.txt", NULL);
     size_t n = strlen(id);
     for (const char *l = deviations; *l;) {
         if (strncmp(l, id, n) == 0 && l[n] == ' ')
@@ -1275,7 +1260,7 @@ static int check_wpt(const char *in, size_t inn, const char *base, char **expect
 static void wpt_cases_agree_but_the_listed_deviations(void **state)
 {
     (void)state;
-    char *text = read_file(DATA_DIR "wpt_cases.txt"), *save = NULL;
+    char *text = read_data_file(DATA_DIR "wpt_cases.txt", NULL), *save = NULL;
     int applicable = 0, pass = 0, deviate = 0, stale = 0, fail = 0, must_fail = 0;
     FOR_EACH_LINE(text, l, save)
     {
