@@ -34,10 +34,10 @@ struct msg_out {
 struct outcome {
     int nmsg;
     struct msg_out m[MAXMSG];
-    int err;          /* the first error, or 0 */
-    int err_msg;      /* the message it happened in */
+    int err;           /* the first error, or 0 */
+    int err_msg;       /* the message it happened in */
     int stopped_close; /* stopped after a message without keep-alive, bytes left */
-    int head_more;    /* the input ended inside a head */
+    int head_more;     /* the input ended inside a head */
     unsigned char *body;
     size_t blen;
 };
@@ -156,9 +156,8 @@ static int msg_equal(const struct outcome *a, const struct outcome *b)
     for (int i = 0; i < a->nmsg; i++) {
         const struct msg_out *x = &a->m[i], *y = &b->m[i];
         if (x->mp != y->mp || x->mn != y->mn || x->up != y->up || x->un != y->un ||
-            x->status != y->status || x->version != y->version ||
-            x->keep_alive != y->keep_alive || x->framing != y->framing ||
-            x->complete != y->complete || x->nheaders != y->nheaders ||
+            x->status != y->status || x->version != y->version || x->keep_alive != y->keep_alive ||
+            x->framing != y->framing || x->complete != y->complete || x->nheaders != y->nheaders ||
             x->body_off != y->body_off || x->body_len != y->body_len)
             return 0;
     }
@@ -187,7 +186,6 @@ static int run_all_splits(int type, int head_request, const char *buf, size_t le
 }
 
 /* ---- reading the line files ------------------------------------------------ */
-
 
 /* Hex (or "-" for empty) into a new buffer. */
 static unsigned char *unhex(const char *h, size_t hn, size_t *n)
@@ -223,7 +221,8 @@ static const char *deviation(const char *id)
     if (!deviations)
         deviations = read_data_file(DATA_DIR "deviations.txt", NULL);
     size_t n = strlen(id);
-    for (const char *l = deviations; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+    for (const char *l = deviations; *l;
+         l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
         if (strncmp(l, id, n) == 0 && (l[n] == ' ' || l[n] == '\t'))
             return l + n + 1;
     }
@@ -307,10 +306,10 @@ static int check_llhttp(const char *id, const char *type, const char *flags, con
             continue;
         const struct msg_out *m = &o.m[i];
         if (t == USOCK_HTTP_REQUEST &&
-            (m->mn != em[i].mn || memcmp(m->mp, em[i].method, m->mn) != 0 ||
-             m->un != em[i].un || memcmp(m->up, em[i].url, m->un) != 0)) {
-            snprintf(why, wcap, "message %d: method %.*s target %.*s differ", i, (int)m->mn,
-                     m->mp, (int)m->un, m->up);
+            (m->mn != em[i].mn || memcmp(m->mp, em[i].method, m->mn) != 0 || m->un != em[i].un ||
+             memcmp(m->up, em[i].url, m->un) != 0)) {
+            snprintf(why, wcap, "message %d: method %.*s target %.*s differ", i, (int)m->mn, m->mp,
+                     (int)m->un, m->up);
             return 0;
         }
         if (t == USOCK_HTTP_RESPONSE && m->status != em[i].status) {
@@ -361,14 +360,13 @@ static void llhttp_cases(void **state)
         } else if (l[0] == '.') {
             const char *dev = deviation(id);
             int typed = strcmp(type, "request") == 0 || strcmp(type, "response") == 0 ||
-                        strcmp(type, "request-finish") == 0 ||
-                        strcmp(type, "response-finish") == 0;
+                        strcmp(type, "request-finish") == 0 || strcmp(type, "response-finish") == 0;
             char why[256] = "";
             if (!typed || strstr(flags, "skipbody")) {
                 skip++;
             } else {
-                int ok = check_llhttp(id, type, flags, (const char *)in, inlen, em, nem, ecode,
-                                      why, sizeof why);
+                int ok = check_llhttp(id, type, flags, (const char *)in, inlen, em, nem, ecode, why,
+                                      sizeof why);
                 if (dev) {
                     skip++;
                     if (ok) {
@@ -396,9 +394,10 @@ static void llhttp_cases(void **state)
             nem = 0;
         }
     }
-    printf("llhttp cases: %d run, %d passed, %d failed, %d skipped (lenient types, skipBody, "
-           "deviations.txt; %d listed deviations now pass)\n",
-           run, pass, fail, skip, stale);
+    printf(
+        "llhttp cases: %d run, %d passed, %d failed, %d skipped (lenient types, skipBody, "
+        "deviations.txt; %d listed deviations now pass)\n",
+        run, pass, fail, skip, stale);
     free(text);
     assert_int_equal(fail, 0);
 }
@@ -416,7 +415,7 @@ static int check_vector(const char *kind, const char *expect, const char *status
     static unsigned char body[BODYCAP];
     o.body = body;
     int type = strcmp(kind, "req") == 0 || strcmp(kind, "chunked") == 0 ? USOCK_HTTP_REQUEST
-                                                                          : USOCK_HTTP_RESPONSE;
+                                                                        : USOCK_HTTP_RESPONSE;
     int headreq = strcmp(kind, "reshead") == 0;
     char *buf;
     size_t len;
@@ -527,9 +526,10 @@ static void json_vectors(void **state)
         free(in);
         free(body);
     }
-    printf("json vectors: %d run, %d passed, %d failed, %d skipped (skip: in the file, "
-           "deviations.txt; %d listed deviations now pass)\n",
-           run, pass, fail, skip, stale);
+    printf(
+        "json vectors: %d run, %d passed, %d failed, %d skipped (skip: in the file, "
+        "deviations.txt; %d listed deviations now pass)\n",
+        run, pass, fail, skip, stale);
     free(text);
     assert_int_equal(fail, 0);
 }
@@ -605,8 +605,7 @@ static void error_codes(void **state)
     assert_code(req_err("GET / HTTP/1.1\r\nHo(st: a\r\n\r\n"), USOCK_EHTTP_BAD_HEADER_NAME);
     assert_code(req_err("GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n"), USOCK_EHTTP_BAD_HEADER_VALUE);
     assert_code(req_err("GET / HTTP/1.1\r\nHost : a\r\n\r\n"), USOCK_EHTTP_SPACE_BEFORE_COLON);
-    assert_code(req_err("GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n"),
-                USOCK_EHTTP_OBS_FOLD);
+    assert_code(req_err("GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n"), USOCK_EHTTP_OBS_FOLD);
     assert_code(req_err("GET / HTTP/1.1\nHost: a\r\n\r\n"), USOCK_EHTTP_BAD_EOL);
     assert_code(req_err("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n"),
                 USOCK_EHTTP_BAD_CONTENT_LENGTH);
@@ -633,11 +632,11 @@ static void error_codes(void **state)
     static const struct {
         int err, status;
     } st[] = {
-        {USOCK_EHTTP_BAD_METHOD, 400},          {USOCK_EHTTP_VERSION, 505},
-        {USOCK_EHTTP_LINE_TOO_LONG, 414},       {USOCK_EHTTP_HEAD_TOO_LARGE, 431},
-        {USOCK_EHTTP_TOO_MANY_HEADERS, 431},    {USOCK_EHTTP_BODY_TOO_LARGE, 413},
-        {USOCK_EHTTP_UNKNOWN_CODING, 501},      {USOCK_EHTTP_OBS_FOLD, 400},
-        {USOCK_EHTTP_BAD_HOST, 400},            {USOCK_EHTTP_CL_AND_TE, 400},
+        {USOCK_EHTTP_BAD_METHOD, 400},       {USOCK_EHTTP_VERSION, 505},
+        {USOCK_EHTTP_LINE_TOO_LONG, 414},    {USOCK_EHTTP_HEAD_TOO_LARGE, 431},
+        {USOCK_EHTTP_TOO_MANY_HEADERS, 431}, {USOCK_EHTTP_BODY_TOO_LARGE, 413},
+        {USOCK_EHTTP_UNKNOWN_CODING, 501},   {USOCK_EHTTP_OBS_FOLD, 400},
+        {USOCK_EHTTP_BAD_HOST, 400},         {USOCK_EHTTP_CL_AND_TE, 400},
     };
     for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
         assert_int_equal(usock_http_error_status(st[i].err), st[i].status);
@@ -728,8 +727,7 @@ static void limits(void **state)
     usock_http_parser_init(&p, USOCK_HTTP_REQUEST);
     {
         usock_http_msg m;
-        assert_code(usock_http_parse_head(&p, s, 70000, &m, H, MAXHDR),
-                    USOCK_EHTTP_HEAD_TOO_LARGE);
+        assert_code(usock_http_parse_head(&p, s, 70000, &m, H, MAXHDR), USOCK_EHTTP_HEAD_TOO_LARGE);
     }
     free(s);
     s = big_request(1, 3, 10);
@@ -754,8 +752,9 @@ static void limits(void **state)
     assert_true(r > 0);
     assert_int_equal(usock_http_parse_body(&p, cl + r, strlen(cl) - (size_t)r, NULL, NULL), 11);
     assert_true(usock_http_body_done(&p));
-    const char *ch = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n";
+    const char *ch =
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n";
     usock_http_parser_init(&p, USOCK_HTTP_REQUEST);
     p.max_body = 10;
     r = usock_http_parse_head(&p, ch, strlen(ch), &m, H, MAXHDR);
@@ -773,8 +772,9 @@ static void limits(void **state)
 static void zero_copy(void **state)
 {
     (void)state;
-    const char *s = "PUT /x?y=1 HTTP/1.1\r\nHost: example.com\r\nX-Long:  a b \t\r\n"
-                    "Content-Length: 3\r\n\r\nabc";
+    const char *s =
+        "PUT /x?y=1 HTTP/1.1\r\nHost: example.com\r\nX-Long:  a b \t\r\n"
+        "Content-Length: 3\r\n\r\nabc";
     usock_http_msg m;
     int r = head_of(USOCK_HTTP_REQUEST, s, strlen(s), &m);
     assert_int_equal(r, (int)(strlen(s) - 3));
@@ -830,8 +830,9 @@ static void no_body(void **state)
 {
     (void)state;
     usock_http_msg m;
-    assert_int_equal(framing_of(USOCK_HTTP_RESPONSE, 1, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", &m),
-                     USOCK_HTTP_BODY_NONE);
+    assert_int_equal(
+        framing_of(USOCK_HTTP_RESPONSE, 1, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", &m),
+        USOCK_HTTP_BODY_NONE);
     assert_int_equal(framing_of(USOCK_HTTP_RESPONSE, 1,
                                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", &m),
                      USOCK_HTTP_BODY_NONE);
@@ -839,10 +840,9 @@ static void no_body(void **state)
                      USOCK_HTTP_BODY_NONE);
     assert_int_equal(framing_of(USOCK_HTTP_RESPONSE, 0, "HTTP/1.1 204 No Content\r\n\r\n", &m),
                      USOCK_HTTP_BODY_NONE);
-    assert_int_equal(
-        framing_of(USOCK_HTTP_RESPONSE, 0, "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
-                   &m),
-        USOCK_HTTP_BODY_NONE);
+    assert_int_equal(framing_of(USOCK_HTTP_RESPONSE, 0,
+                                "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", &m),
+                     USOCK_HTTP_BODY_NONE);
     assert_int_equal(framing_of(USOCK_HTTP_REQUEST, 0, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &m),
                      USOCK_HTTP_BODY_NONE);
     /* A response without length is read until close; HEAD's is not. */
@@ -899,9 +899,10 @@ static void close_framed(void **state)
 static void chunked(void **state)
 {
     (void)state;
-    const char *s = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-                    "6;name=value;x\r\nhello \r\n5;q=\"a b\"\r\nworld\r\n"
-                    "A\r\n0123456789\r\n0;last\r\nTrailer-One: 1\r\nTrailer-Two: 2\r\n\r\n";
+    const char *s =
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        "6;name=value;x\r\nhello \r\n5;q=\"a b\"\r\nworld\r\n"
+        "A\r\n0123456789\r\n0;last\r\nTrailer-One: 1\r\nTrailer-Two: 2\r\n\r\n";
     char out[64];
     size_t on;
     int done;
@@ -942,12 +943,13 @@ static void chunked(void **state)
     assert_memory_equal(out, "hello world0123456789", 21);
     assert_ptr_equal(b, end);
     /* Bad chunks. */
-    static const char *bad[] = {"5\r\nhelloXY", "-1\r\n", "5 \r\nhello\r\n", "\r\n",
+    static const char *bad[] = {"5\r\nhelloXY",           "-1\r\n",
+                                "5 \r\nhello\r\n",        "\r\n",
                                 "ffffffffffffffffff\r\n", "5\nhello\r\n0\r\n\r\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char buf[256];
-        snprintf(buf, sizeof buf, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%s",
-                 bad[i]);
+        snprintf(buf, sizeof buf,
+                 "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%s", bad[i]);
         e = body_of(USOCK_HTTP_REQUEST, 0, buf, out, &on, &done);
         if (e >= 0)
             fail_msg("chunked body %zu accepted", i);
@@ -971,17 +973,21 @@ static void keep_alive(void **state)
     (void)state;
     int ec;
     assert_true(ka(USOCK_HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", NULL));
-    assert_false(ka(USOCK_HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", NULL));
-    assert_false(ka(USOCK_HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, CLOSE\r\n\r\n", NULL));
+    assert_false(
+        ka(USOCK_HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", NULL));
+    assert_false(ka(USOCK_HTTP_REQUEST,
+                    "GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, CLOSE\r\n\r\n", NULL));
     assert_false(ka(USOCK_HTTP_REQUEST, "GET / HTTP/1.0\r\n\r\n", NULL));
     assert_true(ka(USOCK_HTTP_REQUEST, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", NULL));
     assert_true(ka(USOCK_HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", NULL));
     assert_false(ka(USOCK_HTTP_RESPONSE, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", NULL));
     assert_true(ka(USOCK_HTTP_RESPONSE,
                    "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", NULL));
-    ka(USOCK_HTTP_REQUEST, "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", &ec);
+    ka(USOCK_HTTP_REQUEST,
+       "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", &ec);
     assert_true(ec);
-    ka(USOCK_HTTP_REQUEST, "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n", &ec);
+    ka(USOCK_HTTP_REQUEST,
+       "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n", &ec);
     assert_true(ec);
     ka(USOCK_HTTP_REQUEST, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n", &ec);
     assert_false(ec);
@@ -1038,8 +1044,9 @@ static void writer(void **state)
     usock_http_write_header(&w, "Content-Type", "text/plain");
     usock_http_write_content_length(&w, 12345678901ULL);
     usock_http_write_end(&w);
-    const char *want = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                       "Content-Length: 12345678901\r\n\r\n";
+    const char *want =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 12345678901\r\n\r\n";
     assert_int_equal(usock_http_writer_done(&w), (ssize_t)strlen(want));
     assert_memory_equal(buf, want, strlen(want));
     usock_http_writer_init(&w, buf, sizeof buf);
@@ -1106,7 +1113,8 @@ static void chunk_iov(void **state)
     assert_memory_equal(iov[0].iov_base, "0\r\n\r\n", 5);
     /* The framing the writer makes, the parser reads. */
     char msg[512];
-    size_t n = (size_t)sprintf(msg, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    size_t n =
+        (size_t)sprintf(msg, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
     int cnt = usock_http_chunk_iov(iov, line, "hello", 5);
     for (int i = 0; i < cnt; i++) {
         memcpy(msg + n, iov[i].iov_base, iov[i].iov_len);
@@ -1137,10 +1145,10 @@ static void reasons(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(error_codes), cmocka_unit_test(limits),     cmocka_unit_test(zero_copy),
-        cmocka_unit_test(no_body),     cmocka_unit_test(close_framed), cmocka_unit_test(chunked),
-        cmocka_unit_test(keep_alive),  cmocka_unit_test(header_get), cmocka_unit_test(need_more),
-        cmocka_unit_test(writer),      cmocka_unit_test(chunk_iov),  cmocka_unit_test(reasons),
+        cmocka_unit_test(error_codes),  cmocka_unit_test(limits),       cmocka_unit_test(zero_copy),
+        cmocka_unit_test(no_body),      cmocka_unit_test(close_framed), cmocka_unit_test(chunked),
+        cmocka_unit_test(keep_alive),   cmocka_unit_test(header_get),   cmocka_unit_test(need_more),
+        cmocka_unit_test(writer),       cmocka_unit_test(chunk_iov),    cmocka_unit_test(reasons),
         cmocka_unit_test(llhttp_cases), cmocka_unit_test(json_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -117,7 +117,6 @@ static int round_trips(const usock_url *u, int strict)
     return ok;
 }
 
-
 /* Hex ("-" for empty) into a new NUL-ended buffer; *n its length. */
 static char *unhex(const char *h, size_t *n)
 {
