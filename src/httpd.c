@@ -1250,27 +1250,28 @@ static void resume_listener(struct worker *w)
         w->listening = 1;
 }
 
-static void accept_some(struct worker *w)
+/* Accepts what waits, 64 at most; returns 1 when more may wait. */
+static int accept_some(struct worker *w)
 {
     for (int i = 0; i < 64; i++) {
         if (w->nconns >= w->max_conns) {
             pause_listener(w);
-            return;
+            return 0;
         }
         usock *s;
         usock_addr peer;
         int rc = usock_accept4(w->listener, &s, &peer, USOCK_ACCEPT_NONBLOCK);
         if (rc == USOCK_EAGAIN || rc == USOCK_ECONNABORTED || rc == USOCK_EINTR)
-            return;
+            return 0;
         if (rc == USOCK_EMFILE || rc == USOCK_ENFILE || rc == USOCK_ENOBUFS || rc == USOCK_ENOMEM) {
             /* out of descriptors: stop accepting for a while */
             pause_listener(w);
             w->backoff_end = w->now + w->backoff_ms;
             w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
-            return;
+            return 0;
         }
         if (rc < 0)
-            return;
+            return 0;
         w->backoff_ms = BACKOFF_MIN_MS;
         struct conn *c = calloc(1, sizeof *c);
         if (!c) {
@@ -1297,6 +1298,7 @@ static void accept_some(struct worker *w)
         atomic_fetch_add(&w->h->conns_total, 1);
         go_idle(c);
     }
+    return 1;
 }
 
 /* Once a turn: timeouts, and a graceful stop's progress. */
@@ -1348,6 +1350,10 @@ static void *worker_main(void *arg)
         if (stopping) {
             if (!drain_end) {
                 drain_end = now + secs_ms(h->o.drain_timeout);
+                /* what waits in the backlog is taken and closed as idle
+                 * (a FIN), not reset with the listener */
+                for (int k = 0; k < 16 && w->listener && accept_some(w); k++)
+                    ;
                 pause_listener(w);
                 usock_close(w->listener);
                 w->listener = NULL;

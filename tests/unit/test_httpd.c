@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,16 @@ static int h_hello(const usock_httpd_req *req, usock_httpd_res *res)
 {
     (void)req;
     return usock_httpd_respond(res, 200, "text/plain", "hello\n", 6);
+}
+
+/* Holds its worker for 300 ms; slow_started tells the test it has. */
+static atomic_int slow_started;
+static int h_slow(const usock_httpd_req *req, usock_httpd_res *res)
+{
+    (void)req;
+    atomic_store(&slow_started, 1);
+    usleep(300 * 1000);
+    return usock_httpd_respond(res, 200, "text/plain", "slow\n", 5);
 }
 
 /* Answers with the path and the body's length: "PATH LEN\n". */
@@ -136,6 +147,7 @@ static void start_server(const usock_httpd_opts *o)
     def.workers = 2;
     assert_ok(usock_httpd_new(&srv, &a, o ? o : &def));
     assert_ok(usock_httpd_route(srv, NULL, "/hello", h_hello, NULL));
+    assert_ok(usock_httpd_route(srv, NULL, "/slow", h_slow, NULL));
     assert_ok(usock_httpd_route(srv, NULL, "/echo", h_echo, NULL));
     assert_ok(usock_httpd_route(srv, "POST", "/body", h_body, NULL));
     assert_ok(usock_httpd_route(srv, "PUT", "/body", h_body, NULL));
@@ -312,9 +324,10 @@ static void test_pipelining(void **state)
     start_server(NULL);
     int fd = client();
     inlen = 0;
-    raw_send_str(fd, "GET /echo/1 HTTP/1.1\r\nHost: x\r\n\r\n"
-                     "POST /echo/2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde"
-                     "GET /echo/3 HTTP/1.1\r\nHost: x\r\n\r\n");
+    raw_send_str(fd,
+                 "GET /echo/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "POST /echo/2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde"
+                 "GET /echo/3 HTTP/1.1\r\nHost: x\r\n\r\n");
     const char *want[] = {"/echo/1 0\n", "/echo/2 5\n", "/echo/3 0\n"};
     for (int i = 0; i < 3; i++) {
         assert_int_equal(read_resp(fd, &R, 0), 0);
@@ -363,8 +376,9 @@ static void test_continue(void **state)
     start_server(NULL);
     int fd = client();
     inlen = 0;
-    raw_send_str(fd, "PUT /body HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
-                     "Expect: 100-continue\r\n\r\n");
+    raw_send_str(fd,
+                 "PUT /body HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                 "Expect: 100-continue\r\n\r\n");
     assert_int_equal(read_resp(fd, &R, 0), 0);
     assert_int_equal(R.status, 100);
     raw_send_str(fd, "data");
@@ -382,8 +396,9 @@ static void test_chunked_body(void **state)
     start_server(NULL);
     int fd = client();
     inlen = 0;
-    raw_send_str(fd, "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "5\r\nhello\r\n");
+    raw_send_str(fd,
+                 "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5\r\nhello\r\n");
     raw_send_str(fd, "6\r\n world\r\n0\r\n\r\n");
     assert_int_equal(read_resp(fd, &R, 0), 0);
     assert_int_equal(R.status, 200);
@@ -393,7 +408,8 @@ static void test_chunked_body(void **state)
     size_t big = 300 * 1000;
     char *data = pattern_buf(big);
     char headbuf[128];
-    snprintf(headbuf, sizeof headbuf, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", big);
+    snprintf(headbuf, sizeof headbuf,
+             "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", big);
     raw_send_str(fd, headbuf);
     struct sender sd = {.fd = fd, .data = data, .n = big};
     sender_start(&sd);
@@ -535,9 +551,9 @@ static void test_bad_requests(void **state)
         const char *req;
         int status;
     } cases[] = {
-        {"GET /hello HTTP/1.1\r\n\r\n", 400},                        /* no Host */
+        {"GET /hello HTTP/1.1\r\n\r\n", 400}, /* no Host */
         {"GET /hello HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n", 400},
-        {"GET /hello HTTP/1.1\nHost: x\n\n", 400},                   /* bare LF */
+        {"GET /hello HTTP/1.1\nHost: x\n\n", 400}, /* bare LF */
         {"GET /hello HTTP/3.0\r\nHost: x\r\n\r\n", 505},
         {"GET /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
         {"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413},
@@ -553,7 +569,8 @@ static void test_bad_requests(void **state)
         inlen = 0;
         raw_send_str(fd, cases[i].req);
         if (read_resp(fd, &R, 0) != 0)
-            fail_msg("case %zu: no response (%zu bytes: %.*s) errno %d", i, inlen, (int)inlen, inbuf, errno);
+            fail_msg("case %zu: no response (%zu bytes: %.*s) errno %d", i, inlen, (int)inlen,
+                     inbuf, errno);
         if (R.status != cases[i].status)
             fail_msg("case %zu: status %d, want %d", i, R.status, cases[i].status);
         if (cases[i].status >= 400 && cases[i].status != 404 && cases[i].status != 405 &&
@@ -670,14 +687,19 @@ static void test_static(void **state)
     char date[64];
     sscanf(lm + 15, "%63[^\r]", date);
     char req[512];
-    snprintf(req, sizeof req, "GET /static/a.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n\r\n", tag);
+    snprintf(req, sizeof req, "GET /static/a.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n\r\n",
+             tag);
     roundtrip(req, &R);
     assert_int_equal(R.status, 304);
     assert_int_equal(R.body_len, 0);
-    snprintf(req, sizeof req, "GET /static/a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: %s\r\n\r\n", date);
+    snprintf(req, sizeof req,
+             "GET /static/a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: %s\r\n\r\n", date);
     roundtrip(req, &R);
     assert_int_equal(R.status, 304);
-    roundtrip("GET /static/a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n", &R);
+    roundtrip(
+        "GET /static/a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:00 "
+        "GMT\r\n\r\n",
+        &R);
     assert_int_equal(R.status, 200);
     roundtrip("GET /static/a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=2-4\r\n\r\n", &R);
     assert_int_equal(R.status, 206);
@@ -706,10 +728,11 @@ static void test_static(void **state)
     /* pipelined behind a file sent by sendfile: still in order */
     int fd = client();
     inlen = 0;
-    raw_send_str(fd, "GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
-                     "GET /static/a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
-                     "HEAD /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
-                     "GET /static/big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=5-9\r\n\r\n");
+    raw_send_str(fd,
+                 "GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /static/a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "HEAD /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /static/big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=5-9\r\n\r\n");
     assert_int_equal(read_resp(fd, &R, 0), 0);
     assert_int_equal(R.body_len, 200000);
     assert_memory_equal(R.body, big, 200000);
@@ -854,9 +877,10 @@ static usock_httpd_stats wait_stats_at(int line, struct want w)
         if (stats_match(&st, &w))
             return st;
         if (now_s() > end)
-            fail_msg("line %d: stats never matched: conns_open %llu, bytes_held %llu, requests %llu",
-                     line, (unsigned long long)st.conns_open, (unsigned long long)st.bytes_held,
-                     (unsigned long long)st.requests);
+            fail_msg(
+                "line %d: stats never matched: conns_open %llu, bytes_held %llu, requests %llu",
+                line, (unsigned long long)st.conns_open, (unsigned long long)st.bytes_held,
+                (unsigned long long)st.requests);
         sleep_ms(5);
     }
 }
@@ -877,9 +901,10 @@ static void test_body_timeout(void **state)
     /* 10 bytes of 100, then nothing */
     int fd = client();
     inlen = 0;
-    raw_send_str(fd, "POST /echo/stall HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    raw_send_str(fd,
+                 "POST /echo/stall HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
     expect_open(fd); /* waiting for the rest, not refused */
-    for (;;) { /* everything until EOF, bounded */
+    for (;;) {       /* everything until EOF, bounded */
         int f = fill(fd);
         assert_true(f >= 0);
         if (f == 0)
@@ -1011,9 +1036,9 @@ static void test_idle_holds_nothing(void **state)
     /* one partial head: its connection holds something */
     const char *part = "GET /hello HTTP/1.1\r\nHost: x\r\n";
     raw_send_str(fds[0], part);
-    usock_httpd_stats st = wait_stats(.conns_open = N, .bytes_held = ANY,
-                                      .held_at_least = (long long)strlen(part),
-                                      .requests_at_least = ANY);
+    usock_httpd_stats st =
+        wait_stats(.conns_open = N, .bytes_held = ANY, .held_at_least = (long long)strlen(part),
+                   .requests_at_least = ANY);
     long long one = (long long)st.bytes_held;
     for (int i = 1; i < PARTIAL; i++)
         raw_send_str(fds[i], part);
@@ -1068,6 +1093,37 @@ static int count_fds(void)
         n++;
     closedir(d);
     return n;
+}
+
+/* A stop while a connection waits in the backlog (its worker busy in a
+ * handler): that client gets a clean EOF, not the reset a listener closed
+ * with connections in its queue gives. */
+static void test_stop_drains_backlog(void **state)
+{
+    (void)state;
+    usock_httpd_opts o;
+    usock_httpd_opts_init(&o);
+    o.workers = 1;
+    atomic_store(&slow_started, 0);
+    start_server(&o);
+    int busy = client();
+    raw_send_str(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    for (int i = 0; i < EXPECT_MS && !atomic_load(&slow_started); i++)
+        usleep(1000);
+    assert_true(atomic_load(&slow_started));
+    int waiting = client(); /* in the backlog: the only worker is busy */
+    usock_httpd_stop(srv);
+    inlen = 0;
+    assert_int_equal(read_resp(busy, &R, 0), 0); /* the answer under way */
+    assert_int_equal(R.status, 200);
+    struct pollfd p = {.fd = waiting, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, EXPECT_MS), 1);
+    char b[16];
+    assert_int_equal(recv(waiting, b, sizeof b, 0), 0); /* EOF, not ECONNRESET */
+    usock_httpd_wait(srv);
+    close(busy);
+    close(waiting);
+    stop_server();
 }
 
 static void test_shutdown(void **state)
@@ -1219,7 +1275,7 @@ static void test_emfile(void **state)
     }
     if (kernel == AE_KEEPS)
         expect_open(fds[0]); /* nobody served, nobody dropped */
-    sleep_ms(100); /* pacing only: some turns of the back-off while squeezed */
+    sleep_ms(100);           /* pacing only: some turns of the back-off while squeezed */
     usock_httpd_stats st;
     usock_httpd_stats_get(srv, &st);
     assert_int_equal(st.conns_total, 0); /* not one descriptor to take */
@@ -1257,8 +1313,9 @@ static void test_peer_vanishes(void **state)
     start_server(NULL);
     for (int i = 0; i < 20; i++) {
         int fd = client();
-        raw_send_str(fd, "GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
-                         "GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+        raw_send_str(fd,
+                     "GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
         raw_reset(fd);
     }
     roundtrip("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &R);
@@ -1271,15 +1328,25 @@ int main(void)
 {
     start_watchdog(240);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keepalive),     cmocka_unit_test(test_pipelining),
-        cmocka_unit_test(test_http10),        cmocka_unit_test(test_continue),
-        cmocka_unit_test(test_chunked_body),  cmocka_unit_test(test_bad_requests),
-        cmocka_unit_test(test_routes_and_stream), cmocka_unit_test(test_static),
-        cmocka_unit_test(test_mime),          cmocka_unit_test(test_header_timeout),
-        cmocka_unit_test(test_max_conns),     cmocka_unit_test(test_shutdown),
-        cmocka_unit_test(test_emfile),        cmocka_unit_test(test_peer_vanishes),
-        cmocka_unit_test(test_chunked_upload), cmocka_unit_test(test_body_timeout),
-        cmocka_unit_test(test_send_timeout),  cmocka_unit_test(test_idle_holds_nothing),
+        cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_pipelining),
+        cmocka_unit_test(test_http10),
+        cmocka_unit_test(test_continue),
+        cmocka_unit_test(test_chunked_body),
+        cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_routes_and_stream),
+        cmocka_unit_test(test_static),
+        cmocka_unit_test(test_mime),
+        cmocka_unit_test(test_header_timeout),
+        cmocka_unit_test(test_max_conns),
+        cmocka_unit_test(test_shutdown),
+        cmocka_unit_test(test_stop_drains_backlog),
+        cmocka_unit_test(test_emfile),
+        cmocka_unit_test(test_peer_vanishes),
+        cmocka_unit_test(test_chunked_upload),
+        cmocka_unit_test(test_body_timeout),
+        cmocka_unit_test(test_send_timeout),
+        cmocka_unit_test(test_idle_holds_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
