@@ -444,6 +444,7 @@ struct open_state {
     usock_urlrequest *cur;   /* the request on its way */
     usock_urlrequest *owned; /* cur when the opener made it (a redirect's) */
     char *answer;            /* Authorization answering a 401, for the retry */
+    char *sent_auth;         /* the Authorization the last hop carried */
     char *answered;          /* the origin whose 401 was answered */
     struct visit *visits;
     size_t nvisits;
@@ -457,6 +458,7 @@ static void state_free(struct open_state *st)
     usock_request_free(st->owned);
     free(st->answer);
     free(st->answered);
+    free(st->sent_auth);
     for (size_t i = 0; i < st->nvisits; i++)
         free(st->visits[i].url);
     free(st->visits);
@@ -630,10 +632,33 @@ static int redirected(const usock_urlrequest *cur, int status, usock_urlrequest 
 }
 
 /* The request that follows res's Location, in *next. */
+/* A Location as urllib takes it: spaces, controls and bytes >= 0x80
+ * percent-encoded (quote(newurl, safe=string.punctuation)). */
+static char *location_of(const char *loc)
+{
+    size_t n = strlen(loc), k = 0;
+    char *out = malloc(3 * n + 1);
+    for (size_t i = 0; out && i < n; i++) {
+        unsigned char c = (unsigned char)loc[i];
+        if (c > ' ' && c < 0x7f) {
+            out[k++] = (char)c;
+        } else {
+            out[k++] = '%';
+            out[k++] = "0123456789ABCDEF"[c >> 4];
+            out[k++] = "0123456789ABCDEF"[c & 15];
+        }
+    }
+    if (out)
+        out[k] = '\0';
+    return out;
+}
+
 static int follow(struct open_state *st, usock_response *res, usock_urlrequest **next)
 {
     int status = res->msg.status;
-    const char *loc = usock_response_header(res, "Location");
+    char *loc = location_of(usock_response_header(res, "Location"));
+    if (!loc)
+        return fail(st, USOCK_ENOMEM, status, NULL);
     char *url = NULL;
     int rc = usock_url_join_str(st->cur->url, loc, &url);
     usock_urlrequest *r = NULL;
@@ -643,9 +668,11 @@ static int follow(struct open_state *st, usock_response *res, usock_urlrequest *
         usock__err_set(st->err, rc, status, "%s %s: redirect to %.80s: %s",
                        usock__request_method(st->cur), st->cur->url, loc, usock_strerror(rc));
         free(url);
+        free(loc);
         return rc;
     }
     free(url);
+    free(loc);
     rc = visit(st, r->url);
     if (rc == 0 && st->redirects >= st->o->o.max_redirects)
         rc = USOCK_ETOO_MANY_REDIRECTS;
@@ -683,6 +710,10 @@ static int answer_401(struct open_state *st, usock_response *res)
     int rc = usock__passwords_basic(pw, realm, 0, st->cur->url, &auth);
     if (rc <= 0)
         return rc;
+    if (st->sent_auth && strcmp(auth, st->sent_auth) == 0) {
+        free(auth); /* refused already (sent before any challenge): the 401 is the answer */
+        return 0;
+    }
     if (!usock__request_replayable(st->cur)) {
         free(auth);
         return fail(st, USOCK_EBODY_NOT_REPLAYABLE, 401, "401 Unauthorized");
@@ -706,6 +737,8 @@ static int send_one(struct open_state *st, usock_response **res, char *cookie)
     if (rc < 0)
         return fail(st, rc, 0, NULL);
     rc = run_request_hooks(st);
+    free(st->sent_auth);
+    st->sent_auth = x.authorization ? strdup(x.authorization) : NULL;
     if (rc == 0)
         rc = usock__exchange(st->o->pool, st->cur, &x, st->timeout, res, st->err);
     free(auth);
@@ -726,9 +759,10 @@ static int process(struct open_state *st, usock_response *res)
     if (rc != 0)
         return rc;
     int status = res->msg.status;
-    if (is_redirect(status) && st->o->o.max_redirects > 0 &&
-        usock_response_header(res, "Location")) {
-        usock_urlrequest *next;
+    const char *loc = usock_response_header(res, "Location");
+    if (is_redirect(status) && st->o->o.max_redirects > 0 && loc && *loc) {
+        /* an empty Location is no way on: the 3xx is the answer (curl) */
+        usock_urlrequest *next = NULL;
         rc = follow(st, res, &next);
         if (rc < 0)
             return rc;

@@ -90,8 +90,17 @@ static void write_own_headers(usock_http_writer *w, const usock_urlrequest *r,
         usock_http_write_header(w, "Accept-Encoding", "gzip, deflate");
     if (x->authorization && !user_has(r, "Authorization"))
         usock_http_write_header(w, "Authorization", x->authorization);
-    if (x->cookie && !user_has(r, "Cookie"))
-        usock_http_write_header(w, "Cookie", x->cookie);
+    const char *own = usock__headers_get(&r->headers, "Cookie");
+    if (x->cookie && own) { /* the jar's and the request's own, as curl sends both */
+        size_t n = strlen(x->cookie) + strlen(own) + 3;
+        char *both = malloc(n);
+        if (both)
+            snprintf(both, n, "%s; %s", x->cookie, own);
+        usock_http_write_header(w, "Cookie", both ? both : own);
+        free(both);
+    } else if (x->cookie || own) {
+        usock_http_write_header(w, "Cookie", x->cookie ? x->cookie : own);
+    }
     /* urllib's default for a body, as its AbstractHTTPHandler adds it. */
     if (r->body != BODY_NONE && !user_has(r, "Content-Type"))
         usock_http_write_header(w, "Content-Type", "application/x-www-form-urlencoded");
@@ -125,8 +134,8 @@ static int build_head(const usock_urlrequest *r, const struct usock__extra *x, i
     for (size_t i = 0; i < r->headers.n; i++) {
         const struct usock__header *h = &r->headers.v[i];
         if (strcasecmp(h->name, "Host") == 0 || strcasecmp(h->name, "Content-Length") == 0 ||
-            strcasecmp(h->name, "Transfer-Encoding") == 0)
-            continue;
+            strcasecmp(h->name, "Transfer-Encoding") == 0 || strcasecmp(h->name, "Cookie") == 0)
+            continue; /* the client writes these */
         usock_http_write_header(&w, h->name, h->value);
     }
     usock_http_write_end(&w);

@@ -570,9 +570,6 @@ class TestOutput(GetTest):
         self.assertTrue(out.endswith(b"\r\n\r\n"), out)
         self.same_as_curl(["-I", self.s.url("/hello")])
 
-    # BUG: `-o -` writes a file named "-" in the current directory; curl
-    # writes the body to stdout (get.c open_output opens any name).
-    @unittest.expectedFailure
     def test_o_dash_is_stdout(self):
         out = self.get_ok("-o", "-", self.s.url("/hello"), cwd=self.tmp)
         self.assertEqual((out, os.listdir(self.tmp)), (b"hello\n", []))
@@ -735,10 +732,6 @@ class TestRequest(GetTest):
         self.assertEqual(e["body"].encode("latin-1"), data)
         self.assertEqual(header(e, "Content-Length"), str(len(data)))
 
-    # BUG: -d @- reads a file named "-" ("usock: open -: No such file or
-    # directory", exit 1); curl reads the data from stdin (get.c join_data
-    # fopen()s any name).
-    @unittest.expectedFailure
     def test_d_at_dash_is_stdin(self):
         rc, out, err = self._run_stdin(b"a=1\nb=2\n", "-d", "@-", self.s.url("/echo"))
         self.assertEqual(rc, 0, err)
@@ -880,12 +873,6 @@ class TestRedirects(GetTest):
         self.assertEqual(len(self.s.requests), 51 + 51)
         self.assertEqual(self.s.connections, 2)  # every hop on one connection
 
-    # BUG: `-L --max-redirs 0` follows nothing and exits 0 with the redirect
-    # as the answer; curl (whose meaning the flag has) fails with "Maximum (0)
-    # redirects followed", exit 47. get.c maps --max-redirs 0 to the opener's
-    # max_redirects 0, which means "redirects are answers" (see
-    # curl case test274).
-    @unittest.expectedFailure
     def test_max_redirs_0(self):
         rc, out, err = run("-L", "--max-redirs", "0", self.redirect(302, "/echo"))
         self.assertEqual(rc, 1, err)
@@ -896,20 +883,10 @@ class TestRedirects(GetTest):
         self.assertEqual(rc, 1, err)
         self.assertEqual(err.count(b"\n"), 1)
 
-    # BUG: a Location with a space (not a valid URI reference, but common)
-    # fails the redirect: "redirect to /echo?a b: Invalid character in
-    # URL". urllib's redirect handler percent-encodes such a Location
-    # (quote(newurl, safe=string.punctuation)) and follows it; curl too
-    # (curl's test40, test42).
-    @unittest.expectedFailure
     def test_location_with_spaces(self):
         e = self.get_echo("-L", self.redirect(302, "/echo/a b?c d"))
         self.assertIn(e["path"], ("/echo/a%20b?c%20d", "/echo/a%20b?c+d"))
 
-    # BUG: an empty Location ("Location: ") is followed as a redirect to the
-    # same URL, again and again, until "HTTP redirect loop" (exit 1); curl
-    # takes the 302 as the answer (its test54).
-    @unittest.expectedFailure
     def test_empty_location_is_the_answer(self):
         out = self.get_ok("-L", self.s.url("/redirect/302?to="))
         self.assertEqual(out, b"redirecting with 302\n")
@@ -967,13 +944,6 @@ class TestAuth(GetTest):
         self.assertEqual((rc, out), (0, b"who are you?\n"), err)
         self.assertEqual(len(self.s.requests), n + 1)  # the URL's own: no second try
 
-    # BUG: a 401 to a request that carried -u's credentials (sent
-    # preemptively) is answered by sending the very same Authorization again:
-    # two requests with the same wrong password. request.c answer_401 does
-    # not compare its answer with what the failed request carried (urllib's
-    # retry_http_basic_auth returns None when req's header equals it; curl
-    # sends once).
-    @unittest.expectedFailure
     def test_wrong_password_sent_once(self):
         rc, out, err = run("-u", USER + ":wrong", self.s.url("/auth"))
         self.assertEqual((rc, out), (0, b"who are you?\n"), err)
@@ -990,12 +960,6 @@ class TestAuth(GetTest):
             USER, urllib.parse.quote(PASSWORD, safe=""), self.s.port)
         self.assertEqual(self.get_ok("-L", url), b"welcome alice\n")
 
-    # BUG: -u's credentials are registered for each command-line URL's path
-    # prefix (get.c make_opener: usock_passwords_add(pw, NULL, url, ...)), so
-    # after a redirect to another path of the same host (/redirect/302 ->
-    # /auth/x) none are sent and the 401 is the answer. curl sends -u's
-    # credentials to any path of the first host (not to other hosts).
-    @unittest.expectedFailure
     def test_u_kept_on_same_host_redirect(self):
         out = self.get_ok("-L", "-u", "%s:%s" % (USER, PASSWORD),
                           self.s.url("/redirect/302?to=/auth/x"))
@@ -1289,10 +1253,6 @@ class TestCookies(GetTest):
         e = self.get_echo("-b", "k=v; k2=v2", self.s.url("/echo"))
         self.assertEqual(header(e, "Cookie"), "k=v; k2=v2")
 
-    # BUG: -b NAME=VALUE with the cookie engine on (-c) sends NAME=VALUE
-    # only: the jar's cookies are left out, as the request's own Cookie field
-    # replaces the jar's. curl sends both ("Cookie: a=1; k=v").
-    @unittest.expectedFailure
     def test_b_name_value_with_a_jar(self):
         out = self.get_ok("-b", "k=v", "-c", self.path("jar"), self.s.url("/setcookie?a=1"),
                           self.s.url("/echo"))

@@ -29,15 +29,15 @@ static const char usage_get[] =
     "Fetches http:// URLs as curl does, the body to stdout. Several URLs to one\n"
     "server reuse one connection.\n"
     "\n"
-    "  -o FILE          write the next URL's body to FILE (one -o per URL)\n"
+    "  -o FILE          write the next URL's body to FILE (one -o per URL; - stdout)\n"
     "  -O               write it to a file named as the URL's last path segment\n"
     "  -i               print the response head before the body\n"
     "  -I               HEAD request; print the head only\n"
     "  -u USER:PASS     basic auth, sent with the first request\n"
-    "  -H 'Name: value' add a header ('Name:' removes one the tool would send)\n"
+    "  -H 'Name: value' add a header ('Name:' removes one given before)\n"
     "  -X METHOD        the request method\n"
-    "  -d DATA          POST DATA (urlencoded form; @FILE reads it from FILE,\n"
-    "                   without its newlines); several -d are joined with '&'\n"
+    "  -d DATA          POST DATA (urlencoded form; @FILE reads it from FILE, @-\n"
+    "                   stdin, without newlines); several -d are joined with '&'\n"
     "  --data-file FILE POST FILE's bytes as they are\n"
     "  -L               follow redirects (at most --max-redirs, default 50)\n"
     "  -t SECONDS       timeout of each step: connect, each read and write\n"
@@ -212,8 +212,8 @@ static int join_data(struct get *g)
         const char *d = g->datas[i];
         char *piece = NULL;
         size_t len = strlen(d);
-        if (d[0] == '@') {
-            FILE *f = fopen(d + 1, "rb");
+        if (d[0] == '@') { /* "@-": standard input, as curl */
+            FILE *f = strcmp(d + 1, "-") ? fopen(d + 1, "rb") : stdin;
             if (!f)
                 return cli_fail("open", d + 1, -errno);
             piece = malloc(1 << 16);
@@ -223,11 +223,17 @@ static int join_data(struct get *g)
             while (piece && (c = getc(f)) != EOF) {
                 if (c == '\r' || c == '\n')
                     continue;
-                if (len == room && !(piece = realloc(piece, room *= 2)))
+                char *more = len == room ? realloc(piece, room *= 2) : piece;
+                if (!more) {
+                    free(piece);
+                    piece = NULL;
                     break;
+                }
+                piece = more;
                 piece[len++] = (char)c;
             }
-            fclose(f);
+            if (f != stdin)
+                fclose(f);
             if (!piece)
                 return cli_fail("read", d + 1, USOCK_ENOMEM);
             d = piece;
@@ -363,6 +369,8 @@ static int open_output(const struct get *g, int i, const char *url, int *fd)
     if (i >= g->nouts)
         return 0;
     const char *path = g->outs[i][0] ? g->outs[i] : remote_name(url);
+    if (path && strcmp(path, "-") == 0)
+        return 0; /* -o -: standard output, as curl */
     if (!path)
         return cli_usage_error("get", "-O: '%s' names no file", url);
     *fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -452,6 +460,15 @@ static int fetch(const struct get *g, usock_opener *op, int i)
                     err.detail[0] ? err.detail : usock_strerror(rc));
         return 1;
     }
+    int st = usock_response_status(res);
+    if (g->follow && g->max_redirs == 0 && st >= 300 && st < 400 && st != 304 &&
+        usock_response_header(res, "Location")) {
+        if (!g->silent)
+            fprintf(stderr, "usock: get %s: %s (--max-redirs 0)\n", url,
+                    usock_strerror(USOCK_ETOO_MANY_REDIRECTS));
+        usock_response_close(res);
+        return 1;
+    }
     if (rc == USOCK_EHTTP_STATUS && g->fail) {
         if (!g->silent)
             fprintf(stderr, "usock: get %s: the server answered %d %s\n", url,
@@ -491,8 +508,15 @@ static int make_opener(const struct get *g, usock_opener **op, usock_passwords *
         if (pass)
             *pass++ = '\0';
         rc = !user ? USOCK_ENOMEM : usock_passwords_new(pw, 1);
-        for (int i = 0; rc == 0 && i < g->nurls; i++)
-            rc = usock_passwords_add(*pw, NULL, g->urls[i], user, pass);
+        for (int i = 0; rc == 0 && i < g->nurls; i++) {
+            /* every path of the URL's host, as curl sends -u there (and
+             * only there: the opener keeps them from other hosts) */
+            char origin[2048];
+            const char *u = g->urls[i], *sl = strstr(u, "://");
+            size_t n = sl ? (size_t)(sl + 3 - u) + strcspn(sl + 3, "/?#") : strlen(u);
+            snprintf(origin, sizeof origin, "%.*s/", (int)n, u);
+            rc = usock_passwords_add(*pw, NULL, origin, user, pass);
+        }
         free(user);
         o.passwords = *pw;
         o.preemptive_auth = 1;
