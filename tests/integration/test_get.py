@@ -266,7 +266,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not offered and "always" not in self.query:
             self.reply(200, CODED_TEXT)
             return
-        data = {"/gzip": gzip.compress(CODED_TEXT), "/deflate": zlib.compress(CODED_TEXT),
+        data = {"/gzip": gzip.compress(CODED_TEXT, mtime=0), "/deflate": zlib.compress(CODED_TEXT),
                 "/rawdeflate": raw_deflate(CODED_TEXT)}[path]
         if "chunked" not in self.query:
             self.reply(200, data, [("Content-Encoding", coding), ("Vary", "Accept-Encoding")])
@@ -283,7 +283,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     h_deflate = h_rawdeflate = h_gzip
 
     def h_badgzip(self, path, body, req):
-        data = gzip.compress(CODED_TEXT)
+        data = gzip.compress(CODED_TEXT, mtime=0)
         data = data[:len(data) // 2] + bytes(64) + data[len(data) // 2 + 64:]
         self.reply(200, data, [("Content-Encoding", "gzip")])
 
