@@ -257,6 +257,12 @@ USOCK_API int usock_request_set_header(usock_urlrequest *r, const char *name, co
 {
     if (!r || !is_token(name) || (value && !is_value(value)))
         return USOCK_EINVAL;
+    /* removing one of the fields the client adds by itself keeps it out
+     * (curl's -H 'Name:') */
+    unsigned bit = strcasecmp(name, "User-Agent") == 0        ? NO_USER_AGENT
+                   : strcasecmp(name, "Accept-Encoding") == 0 ? NO_ACCEPT_ENCODING
+                                                              : 0;
+    r->no_builtin = value ? r->no_builtin & ~bit : r->no_builtin | bit;
     return usock__headers_set(&r->headers, name, value);
 }
 
@@ -609,6 +615,7 @@ static int redirected(const usock_urlrequest *cur, int status, usock_urlrequest 
         if (usock__headers_set(&next->headers, n, cur->headers.v[i].value) < 0)
             return USOCK_ENOMEM;
     }
+    next->no_builtin = cur->no_builtin;
     if (same && !next->user && cur->user &&
         (!(next->user = strdup(cur->user)) || !(next->password = strdup(cur->password))))
         return USOCK_ENOMEM;

@@ -120,7 +120,10 @@ struct usock_urlrequest {
     void *ctx;
     int body_used; /* a reader's body has been (partly) consumed */
     int expect_continue;
+    unsigned no_builtin; /* NO_USER_AGENT, NO_ACCEPT_ENCODING: removed by the user */
 };
+#define NO_USER_AGENT 1u
+#define NO_ACCEPT_ENCODING 2u
 
 /* Parses url into r's URL fields (and userinfo when take_userinfo).
  * Errors: USOCK_EINVAL, USOCK_EUNSUPPORTED_SCHEME, USOCK_ENOMEM. */

@@ -84,9 +84,10 @@ static void write_own_headers(usock_http_writer *w, const usock_urlrequest *r,
 {
     const char *host = usock__headers_get(&r->headers, "Host");
     usock_http_write_header(w, "Host", host ? host : r->host_header);
-    if (x->user_agent && !user_has(r, "User-Agent"))
+    if (x->user_agent && !user_has(r, "User-Agent") && !(r->no_builtin & NO_USER_AGENT))
         usock_http_write_header(w, "User-Agent", x->user_agent);
-    if (x->accept_encoding && !user_has(r, "Accept-Encoding"))
+    if (x->accept_encoding && !user_has(r, "Accept-Encoding") &&
+        !(r->no_builtin & NO_ACCEPT_ENCODING))
         usock_http_write_header(w, "Accept-Encoding", "gzip, deflate");
     if (x->authorization && !user_has(r, "Authorization"))
         usock_http_write_header(w, "Authorization", x->authorization);
@@ -822,7 +823,7 @@ static int setup(usock_response *res, const usock_urlrequest *r, const struct us
     res->length = usock_response_length(res);
     /* Decoded only when the client offered the codings itself. */
     if (ex->accept_encoding && !user_has(r, "Accept-Encoding") &&
-        res->msg.framing != USOCK_HTTP_BODY_NONE)
+        !(r->no_builtin & NO_ACCEPT_ENCODING) && res->msg.framing != USOCK_HTTP_BODY_NONE)
         res->enc = coding_of(res);
     if (usock_http_body_done(&res->parser))
         body_ended(res);

@@ -45,7 +45,8 @@ USOCK_API void usock_request_free(usock_urlrequest *r); /* NULL ok */
 USOCK_API int usock_request_set_method(usock_urlrequest *r, const char *method);
 
 /* Sets a header, replacing one of the same name (case-insensitive), as
- * Request.add_header. value NULL removes it. Errors: USOCK_EINVAL (not a
+ * Request.add_header. value NULL removes it, and keeps the client from
+ * adding its own User-Agent or Accept-Encoding (curl's -H 'Name:'). Errors: USOCK_EINVAL (not a
  * token, CR/LF in value), USOCK_ENOMEM. */
 USOCK_API int usock_request_set_header(usock_urlrequest *r, const char *name, const char *value);
 

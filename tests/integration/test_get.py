@@ -681,14 +681,6 @@ class TestRequest(GetTest):
         e = self.get_echo("-H", "X-Gone: 1", "-H", "X-Gone:", self.s.url("/echo"))
         self.assertIsNone(header(e, "X-Gone"))
 
-    # BUG: -H 'Name:' does not remove a field the tool sends itself
-    # (User-Agent, Accept-Encoding; the usage says "'Name:' removes one the
-    # tool would send", curl's meaning). get.c calls
-    # usock_request_set_header(r, name, NULL), which only removes a field
-    # the request set; request_response.c write_own_headers adds the
-    # built-in ones whenever the request has none, and the request layer has
-    # no way to suppress one.
-    @unittest.expectedFailure
     def test_H_removes_builtin_header(self):
         e = self.get_echo("-H", "User-Agent:", "-H", "Accept-Encoding:", self.s.url("/echo"))
         self.assertEqual((header(e, "User-Agent"), header(e, "Accept-Encoding")), (None, None))

@@ -34,7 +34,7 @@ static const char usage_get[] =
     "  -i               print the response head before the body\n"
     "  -I               HEAD request; print the head only\n"
     "  -u USER:PASS     basic auth, sent with the first request\n"
-    "  -H 'Name: value' add a header ('Name:' removes one given before)\n"
+    "  -H 'Name: value' add a header ('Name:' removes it, the tool's own too)\n"
     "  -X METHOD        the request method\n"
     "  -d DATA          POST DATA (urlencoded form; @FILE reads it from FILE, @-\n"
     "                   stdin, without newlines); several -d are joined with '&'\n"
