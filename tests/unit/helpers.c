@@ -501,3 +501,29 @@ char *read_data_file(const char *path, size_t *n)
         *n = (size_t)sz;
     return b;
 }
+
+char *unhex_data(const char *hex, size_t *n)
+{
+    size_t hn = strcmp(hex, "-") == 0 ? 0 : strlen(hex), k = 0;
+    char *b = malloc(hn / 2 + 1);
+    assert_non_null(b);
+    for (size_t i = 0; i + 1 < hn; i += 2) {
+        unsigned v;
+        char two[3] = {hex[i], hex[i + 1], 0};
+        assert_int_equal(sscanf(two, "%2x", &v), 1);
+        b[k++] = (char)v;
+    }
+    b[k] = '\0';
+    if (n)
+        *n = k;
+    return b;
+}
+
+int split_words(char *line, char **w, int max)
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(line, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
+        w[n++] = t;
+    return n;
+}

@@ -215,6 +215,13 @@ int pester_stop(struct pester *ps);
  * (NULL ok). A file that cannot be read fails the test. */
 char *read_data_file(const char *path, size_t *n);
 
+/* Hex digits ("-" for none) into a new NUL-ended buffer; its length in
+ * *n (NULL ok). A bad digit fails the test. For the data files. */
+char *unhex_data(const char *hex, size_t *n);
+
+/* Splits line at spaces, in place, into at most max words; their count. */
+int split_words(char *line, char **w, int max);
+
 /* A library call that hangs (a lost wakeup, a timeout that never fires)
  * ends the program after this many seconds instead of the ctest budget. */
 void start_watchdog(unsigned seconds);

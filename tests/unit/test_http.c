@@ -187,23 +187,6 @@ static int run_all_splits(int type, int head_request, const char *buf, size_t le
 
 /* ---- reading the line files ------------------------------------------------ */
 
-/* Hex (or "-" for empty) into a new buffer. */
-static unsigned char *unhex(const char *h, size_t hn, size_t *n)
-{
-    unsigned char *b = malloc(hn / 2 + 1);
-    assert_non_null(b);
-    *n = 0;
-    if (hn == 1 && h[0] == '-')
-        return b;
-    for (size_t i = 0; i + 1 < hn; i += 2) {
-        unsigned v;
-        char two[3] = {h[i], h[i + 1], 0};
-        sscanf(two, "%2x", &v);
-        b[(*n)++] = (unsigned char)v;
-    }
-    return b;
-}
-
 static void hexdump(const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -227,16 +210,6 @@ static const char *deviation(const char *id)
             return l + n + 1;
     }
     return NULL;
-}
-
-/* Splits a line into space-separated words (in place). */
-static int words(char *line, char **w, int max)
-{
-    int n = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(line, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
-        w[n++] = t;
-    return n;
 }
 
 /* ---- llhttp cases ------------------------------------------------------ */
@@ -345,16 +318,16 @@ static void llhttp_cases(void **state)
         } else if (l[0] == 'F') {
             sscanf(l + 2, "%63s", flags);
         } else if (l[0] == 'I') {
-            in = unhex(l + 2, strlen(l + 2), &inlen);
+            in = (unsigned char *)unhex_data(l + 2, &inlen);
         } else if (l[0] == 'M' && nem < MAXMSG) {
             char *w[6];
-            assert_int_equal(words(l, w, 6), 6);
+            assert_int_equal(split_words(l, w, 6), 6);
             struct expect_msg *e = &em[nem++];
-            e->method = unhex(w[1], strlen(w[1]), &e->mn);
-            e->url = unhex(w[2], strlen(w[2]), &e->un);
+            e->method = (unsigned char *)unhex_data(w[1], &e->mn);
+            e->url = (unsigned char *)unhex_data(w[2], &e->un);
             e->status = atoi(w[3]);
             e->complete = atoi(w[4]);
-            e->body = unhex(w[5], strlen(w[5]), &e->bn);
+            e->body = (unsigned char *)unhex_data(w[5], &e->bn);
         } else if (l[0] == 'E') {
             ecode = atoi(l + 2);
         } else if (l[0] == '.') {
@@ -494,15 +467,15 @@ static void json_vectors(void **state)
         if (l[0] != 'V')
             continue;
         char *w[8];
-        assert_int_equal(words(l, w, 8), 7);
+        assert_int_equal(split_words(l, w, 8), 7);
         const char *id = w[1], *kind = w[2], *expect = w[3], *statuses = w[4];
         if (strncmp(expect, "skip:", 5) == 0) {
             skip++;
             continue;
         }
         size_t inlen, bn;
-        unsigned char *in = unhex(w[5], strlen(w[5]), &inlen);
-        unsigned char *body = unhex(w[6], strlen(w[6]), &bn);
+        unsigned char *in = (unsigned char *)unhex_data(w[5], &inlen);
+        unsigned char *body = (unsigned char *)unhex_data(w[6], &bn);
         char why[256] = "";
         int ok = check_vector(kind, expect, statuses, in, inlen, body, bn, strcmp(w[6], "-") != 0,
                               why, sizeof why);

@@ -117,37 +117,6 @@ static int round_trips(const usock_url *u, int strict)
     return ok;
 }
 
-/* Hex ("-" for empty) into a new NUL-ended buffer; *n its length. */
-static char *unhex(const char *h, size_t *n)
-{
-    size_t hn = strlen(h);
-    char *b = malloc(hn / 2 + 1);
-    assert_non_null(b);
-    size_t k = 0;
-    if (strcmp(h, "-") != 0) {
-        for (size_t i = 0; i + 1 < hn; i += 2) {
-            unsigned v;
-            char two[3] = {h[i], h[i + 1], 0};
-            assert_int_equal(sscanf(two, "%2x", &v), 1);
-            b[k++] = (char)v;
-        }
-    }
-    b[k] = '\0';
-    if (n)
-        *n = k;
-    return b;
-}
-
-/* Splits a line into space-separated words (in place). */
-static int words(char *line, char **w, int max)
-{
-    int n = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(line, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
-        w[n++] = t;
-    return n;
-}
-
 /* Each line of a data file that is not a comment, in place. */
 #define FOR_EACH_LINE(text, l, save)                                                      \
     for (char *l = strtok_r((text), "\n", &(save)); l; l = strtok_r(NULL, "\n", &(save))) \
@@ -591,9 +560,9 @@ static void join_gives_every_rfc3986_example(void **state)
     FOR_EACH_LINE(text, l, save)
     {
         char *w[5];
-        assert_int_equal(words(l, w, 5), 5);
-        char *base = unhex(w[1], NULL), *ref = unhex(w[2], NULL);
-        char *want = unhex(w[3], NULL), *backward = unhex(w[4], NULL);
+        assert_int_equal(split_words(l, w, 5), 5);
+        char *base = unhex_data(w[1], NULL), *ref = unhex_data(w[2], NULL);
+        char *want = unhex_data(w[3], NULL), *backward = unhex_data(w[4], NULL);
         /* "http:g": RFC 3986 s5.2.2 allows both answers; usock gives the
          * backward-compatible one, as Python and browsers do. */
         const char *expect = backward[0] ? backward : want;
@@ -881,7 +850,7 @@ static int cpython_vectors(const char *kind, void (*check)(char **w, int nw))
     FOR_EACH_LINE(text, l, save)
     {
         static char *w[1200];
-        int nw = words(l, w, 1200);
+        int nw = split_words(l, w, 1200);
         if (strcmp(w[0], kind) == 0) {
             check(w, nw);
             n++;
@@ -899,8 +868,8 @@ static void check_quote(char **w, int nw)
     size_t inn, outn;
     assert_int_equal(nw, 5);
     int flags = atoi(w[1]);
-    char *safe = strcmp(w[2], "N") == 0 ? NULL : unhex(w[2], NULL);
-    char *in = unhex(w[3], &inn), *want = unhex(w[4], &outn);
+    char *safe = strcmp(w[2], "N") == 0 ? NULL : unhex_data(w[2], NULL);
+    char *in = unhex_data(w[3], &inn), *want = unhex_data(w[4], &outn);
     char *cin = dup_exact(in, inn);
     size_t cap = 3 * inn + 1;
     char *buf = malloc(cap);
@@ -917,7 +886,7 @@ static void check_unquote(char **w, int nw)
     size_t inn, outn;
     assert_int_equal(nw, 4);
     int flags = atoi(w[1]);
-    char *in = unhex(w[2], &inn), *want = unhex(w[3], &outn);
+    char *in = unhex_data(w[2], &inn), *want = unhex_data(w[3], &outn);
     char *cin = dup_exact(in, inn);
     char *buf = malloc(inn + 1);
     int r = usock_url_unquote(cin, inn, flags, buf, inn + 1);
@@ -935,11 +904,11 @@ static void check_urlencode(char **w, int nw)
     usock_url_pair *pairs = calloc(np + 1, sizeof *pairs);
     size_t total = 1;
     for (size_t i = 0; i < np; i++) {
-        pairs[i].key = unhex(w[2 + 2 * i], NULL);
-        pairs[i].value = unhex(w[3 + 2 * i], NULL);
+        pairs[i].key = unhex_data(w[2 + 2 * i], NULL);
+        pairs[i].value = unhex_data(w[3 + 2 * i], NULL);
         total += 3 * (strlen(pairs[i].key) + strlen(pairs[i].value)) + 2;
     }
-    char *want = unhex(w[1], &outn), *buf = malloc(total);
+    char *want = unhex_data(w[1], &outn), *buf = malloc(total);
     int r = usock_url_urlencode(pairs, np, buf, total);
     if (r != (int)outn || strcmp(buf, want) != 0)
         fail_msg("urlencode = %s, want %s", r < 0 ? usock_errname(r) : buf, want);
@@ -953,7 +922,7 @@ static void check_parse_qs(char **w, int nw)
 {
     size_t inn;
     int flags = atoi(w[1]);
-    char *in = unhex(w[2], &inn), *cin = dup_exact(in, inn);
+    char *in = unhex_data(w[2], &inn), *cin = dup_exact(in, inn);
     int want = atoi(w[3]);
     assert_int_equal(nw, 4 + 2 * want);
     usock_url_pair *pairs = NULL;
@@ -961,7 +930,7 @@ static void check_parse_qs(char **w, int nw)
     if (r != want)
         fail_msg("parse_qs(%s, %d) = %d pairs, want %d", w[2], flags, r, want);
     for (int i = 0; i < want; i++) {
-        char *k = unhex(w[4 + 2 * i], NULL), *v = unhex(w[5 + 2 * i], NULL);
+        char *k = unhex_data(w[4 + 2 * i], NULL), *v = unhex_data(w[5 + 2 * i], NULL);
         if (strcmp(pairs[i].key, k) != 0 || strcmp(pairs[i].value, v) != 0)
             fail_msg("parse_qs(%s) pair %d = (%s, %s), want (%s, %s)", w[2], i, pairs[i].key,
                      pairs[i].value, k, v);
@@ -1264,15 +1233,15 @@ static void wpt_cases_agree_but_the_listed_deviations(void **state)
     FOR_EACH_LINE(text, l, save)
     {
         char *w[13];
-        int nw = words(l, w, 13);
+        int nw = split_words(l, w, 13);
         assert_true(nw == 4 || nw == 12);
         size_t inn;
-        char *in = unhex(w[1], &inn);
-        char *base = strcmp(w[2], "N") == 0 ? NULL : unhex(w[2], NULL);
+        char *in = unhex_data(w[1], &inn);
+        char *base = strcmp(w[2], "N") == 0 ? NULL : unhex_data(w[2], NULL);
         int fails = strcmp(w[3], "F") == 0;
         char *f[8] = {0};
         for (int i = 0; i < 8 && !fails; i++)
-            f[i] = unhex(w[4 + i], NULL);
+            f[i] = unhex_data(w[4 + i], NULL);
         char why[512] = "";
         int ok = check_wpt(in, inn, base, f, fails, why, sizeof why);
         const char *dev = deviation(w[0]);
