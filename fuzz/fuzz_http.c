@@ -1,7 +1,8 @@
 /* fuzz_http.c -- libFuzzer harness for the HTTP/1.x parser (http.h).
  *
  * The first byte picks the message type (bit 0: response) and, for
- * responses, whether the request was HEAD (bit 1). The rest is a stream of
+ * responses, whether the request was HEAD (bit 1); bit 2 makes the parser
+ * lenient (bare LF, obs-fold: what the client accepts). The rest is a stream of
  * messages, parsed twice: one-shot (the whole head at once, the body in one
  * piece) and byte by byte (the head given prefixes of growing length, the
  * body one more byte at a time). Both must give the same error or the same
@@ -39,6 +40,7 @@ struct rec {
 
 static const char *base;
 static size_t base_len;
+static int lenient;
 
 static struct slice sl(usock_http_str s)
 {
@@ -66,14 +68,13 @@ static void run(const char *buf, size_t len, int type, int headreq, int bytewise
     usock_http_header hdr[MAXHDR];
     size_t pos = 0;
     usock_http_parser p;
-    usock_http_parser_init(&p, type);
-    p.head_request = headreq;
     r->nmsg = r->err = r->eof = 0;
     r->blen = 0;
     while (pos < len && r->nmsg < MAXMSG) {
         usock_http_msg m;
         usock_http_parser_init(&p, type);
         p.head_request = headreq;
+        p.lenient = lenient;
         int h = 0;
         if (bytewise) {
             for (size_t k = 1; k <= len - pos; k++) {
@@ -211,6 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     int type = data[0] & 1 ? USOCK_HTTP_RESPONSE : USOCK_HTTP_REQUEST;
     int headreq = type == USOCK_HTTP_RESPONSE && (data[0] & 2);
+    lenient = (data[0] & 4) != 0;
     /* An exact-size copy, so that ASan sees any read past the end. */
     size_t len = size - 1;
     char *buf = malloc(len ? len : 1);

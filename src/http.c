@@ -78,6 +78,13 @@ static int is_ws(unsigned char c)
     return c == ' ' || c == '\t';
 }
 
+/* OWS, and the CR LF of an obs-fold, which only a lenient parser lets
+ * into a value. */
+static int is_ows(unsigned char c)
+{
+    return is_ws(c) || c == '\r' || c == '\n';
+}
+
 static int lower(unsigned char c)
 {
     return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
@@ -97,9 +104,9 @@ static int str_ieq(usock_http_str s, const char *word)
 
 static usock_http_str trim(const char *p, size_t n)
 {
-    while (n > 0 && is_ws((unsigned char)p[0]))
+    while (n > 0 && is_ows((unsigned char)p[0]))
         p++, n--;
-    while (n > 0 && is_ws((unsigned char)p[n - 1]))
+    while (n > 0 && is_ows((unsigned char)p[n - 1]))
         n--;
     usock_http_str s = {p, n};
     return s;
@@ -166,8 +173,9 @@ static int parse_request_line(const char *s, size_t n, usock_http_msg *m)
 }
 
 /* HTTP-version SP 3DIGIT SP [reason-phrase] (RFC 9112 4). The second SP is
- * required even when the reason is empty: "HTTP/1.1 200" is refused. */
-static int parse_status_line(const char *s, size_t n, usock_http_msg *m)
+ * required even when the reason is empty: "HTTP/1.1 200" is refused, but
+ * by a lenient parser. */
+static int parse_status_line(const char *s, size_t n, usock_http_msg *m, int lenient)
 {
     const char *sp = memchr(s, ' ', n);
     int v = parse_version(s, sp ? (size_t)(sp - s) : n);
@@ -175,7 +183,10 @@ static int parse_status_line(const char *s, size_t n, usock_http_msg *m)
         return v;
     m->version = v;
     size_t i = 9;
-    if (n < i + 4 || s[i + 3] != ' ')
+    size_t r = i + 4; /* where the reason begins */
+    if (lenient && n == i + 3)
+        r = n; /* no SP: the reason is empty */
+    else if (n < r || s[i + 3] != ' ')
         return USOCK_EHTTP_BAD_STATUS;
     int status = 0;
     for (size_t k = i; k < i + 3; k++) {
@@ -186,11 +197,11 @@ static int parse_status_line(const char *s, size_t n, usock_http_msg *m)
     if (status < 100)
         return USOCK_EHTTP_BAD_STATUS;
     m->status = status;
-    for (size_t k = i + 4; k < n; k++)
+    for (size_t k = r; k < n; k++)
         if (!is_text((unsigned char)s[k]))
             return USOCK_EHTTP_BAD_STATUS;
-    m->reason.p = s + i + 4;
-    m->reason.n = n - (i + 4);
+    m->reason.p = s + r;
+    m->reason.n = n - r;
     return 0;
 }
 
@@ -199,7 +210,7 @@ static int parse_start_line(const usock_http_parser *p, const char *s, size_t n,
 {
     if (p->type == USOCK_HTTP_REQUEST)
         return parse_request_line(s, n, m);
-    return parse_status_line(s, n, m);
+    return parse_status_line(s, n, m, p->lenient);
 }
 
 /* ---- the scanner -------------------------------------------------------- */
@@ -211,30 +222,64 @@ static size_t field_limit(const usock_http_parser *p, size_t max)
     return max < p->max_headers ? max : p->max_headers;
 }
 
-/* A line ended with CRLF at buf[i - 1 .. i]: the start line, a leading
- * empty line, a field line or the end of the head. Returns 1 at the end of
- * the head, 0 to go on, or an error. */
-static int scan_line_end(usock_http_parser *p, const char *buf, size_t i, size_t max)
+/* A lenient parser notes a field line only when the next line shows that
+ * it does not go on (obs-fold): the one kept in fold_start .. fold_end. */
+static int note_pending(usock_http_parser *p, const char *buf)
+{
+    if (p->fold_end == 0)
+        return 0;
+    int rc = note_field(p, buf + p->fold_start, p->fold_end - p->fold_start);
+    p->fold_end = 0;
+    return rc;
+}
+
+/* A field line whose content is buf[ls .. ce). */
+static int scan_field_line(usock_http_parser *p, const char *buf, size_t ls, size_t ce,
+                           size_t max)
+{
+    if (!p->lenient) {
+        if (++p->nfields > field_limit(p, max))
+            return USOCK_EHTTP_TOO_MANY_HEADERS;
+        return note_field(p, buf + ls, ce - ls);
+    }
+    if (is_ws((unsigned char)buf[ls])) {
+        p->fold_end = ce; /* it continues the pending line */
+        return 0;
+    }
+    int rc = note_pending(p, buf);
+    if (rc < 0)
+        return rc;
+    if (++p->nfields > field_limit(p, max))
+        return USOCK_EHTTP_TOO_MANY_HEADERS;
+    p->fold_start = ls;
+    p->fold_end = ce;
+    return 0;
+}
+
+/* A line whose content is buf[line_start .. ce) ended with the LF at
+ * buf[i]: the start line, a leading empty line, a field line or the end
+ * of the head. Returns 1 at the end of the head, 0 to go on, or an error. */
+static int scan_line_end(usock_http_parser *p, const char *buf, size_t ce, size_t i, size_t max)
 {
     size_t ls = p->line_start;
     p->line_start = i + 1;
     if (p->line_end == 0) {
-        if (i - 1 == ls && p->type == USOCK_HTTP_REQUEST) {
+        if (ce == ls && p->type == USOCK_HTTP_REQUEST) {
             p->start = i + 1; /* an empty line before the request line: RFC 9112 2.2 */
             return 0;
         }
         usock_http_msg tmp;
-        int rc = parse_start_line(p, buf + ls, i - 1 - ls, &tmp);
+        int rc = parse_start_line(p, buf + ls, ce - ls, &tmp);
         if (rc < 0)
             return rc;
         p->line_end = i + 1;
         return 0;
     }
-    if (i - 1 == ls)
-        return 1;
-    if (++p->nfields > field_limit(p, max))
-        return USOCK_EHTTP_TOO_MANY_HEADERS;
-    return note_field(p, buf + ls, i - 1 - ls);
+    if (ce == ls) {
+        int rc = note_pending(p, buf);
+        return rc < 0 ? rc : 1;
+    }
+    return scan_field_line(p, buf, ls, ce, max);
 }
 
 /* Walks buf from p->scanned. Returns the head's length once its empty line
@@ -247,29 +292,34 @@ static long long scan_head(usock_http_parser *p, const char *buf, size_t len, si
     for (; i < len; i++) {
         unsigned char c = (unsigned char)buf[i];
         /* The start line's own limit first: a long line answers 414, not 431. */
-        if (p->line_end == 0 && c != '\r' && i - p->line_start >= p->max_line)
+        if (p->line_end == 0 && c != '\r' && c != '\n' && i - p->line_start >= p->max_line)
             return USOCK_EHTTP_LINE_TOO_LONG;
         if (i + 1 > max_head)
             return USOCK_EHTTP_HEAD_TOO_LARGE;
-        if (c == '\n')
+        if (c == '\n' && !p->lenient)
             return USOCK_EHTTP_BAD_EOL; /* a LF after a CR is skipped below */
-        if (c == '\r') {
-            if (i + 1 == len)
-                break;
-            if (buf[i + 1] != '\n')
-                return USOCK_EHTTP_BAD_EOL;
-            if (i + 2 > max_head)
-                return USOCK_EHTTP_HEAD_TOO_LARGE;
-            i++;
-            int rc = scan_line_end(p, buf, i, max);
+        if (c == '\r' || c == '\n') {
+            size_t ce = i;
+            if (c == '\r') {
+                if (i + 1 == len)
+                    break;
+                if (buf[i + 1] != '\n')
+                    return USOCK_EHTTP_BAD_EOL;
+                if (i + 2 > max_head)
+                    return USOCK_EHTTP_HEAD_TOO_LARGE;
+                i++;
+            }
+            int rc = scan_line_end(p, buf, ce, i, max);
             if (rc != 0) {
                 p->scanned = i + 1;
                 return rc < 0 ? rc : (long long)(i + 1);
             }
             continue;
         }
-        /* A field line that begins with whitespace continues the last one. */
-        if (i == p->line_start && p->line_end != 0 && is_ws(c))
+        /* A field line that begins with whitespace continues the last one:
+         * refused, or taken by a lenient parser when there is one. */
+        if (i == p->line_start && p->line_end != 0 && is_ws(c) &&
+            (!p->lenient || p->fold_end == 0))
             return USOCK_EHTTP_OBS_FOLD;
     }
     p->scanned = i;
@@ -278,8 +328,10 @@ static long long scan_head(usock_http_parser *p, const char *buf, size_t len, si
 
 /* ---- the second pass: fields and framing ------------------------------- */
 
-/* field-name ":" OWS field-value OWS (RFC 9112 5), into h. */
-static int parse_field(const char *s, size_t n, usock_http_header *h)
+/* field-name ":" OWS field-value OWS (RFC 9112 5), into h. A lenient
+ * parser's value may hold the CR LF of an obs-fold, which the scanner has
+ * checked (each followed by whitespace). */
+static int parse_field(const char *s, size_t n, usock_http_header *h, int lenient)
 {
     size_t i = 0;
     while (i < n && is_tchar((unsigned char)s[i]))
@@ -294,7 +346,7 @@ static int parse_field(const char *s, size_t n, usock_http_header *h)
     if (i == 0 || i == n || s[i] != ':')
         return USOCK_EHTTP_BAD_HEADER_NAME;
     for (size_t k = i + 1; k < n; k++)
-        if (!is_text((unsigned char)s[k]))
+        if (!is_text((unsigned char)s[k]) && !(lenient && (s[k] == '\r' || s[k] == '\n')))
             return USOCK_EHTTP_BAD_HEADER_VALUE;
     h->name.p = s;
     h->name.n = i;
@@ -425,7 +477,7 @@ static int host_ok(usock_http_str v)
 static int note_field(usock_http_parser *p, const char *s, size_t n)
 {
     usock_http_header h;
-    int rc = parse_field(s, n, &h);
+    int rc = parse_field(s, n, &h, p->lenient);
     if (rc < 0)
         return rc;
     if (str_ieq(h.name, "content-length"))
@@ -496,23 +548,37 @@ static int finish_head(usock_http_parser *p, usock_http_msg *m)
     return 0;
 }
 
+/* Where the content of the line that ends with the LF at buf[lf] ends. */
+static size_t content_end(const char *buf, size_t from, size_t lf)
+{
+    return lf > from && buf[lf - 1] == '\r' ? lf - 1 : lf;
+}
+
 /* Fills *m from a complete, validated head at buf[0 .. end). */
 static int fill_head(usock_http_parser *p, const char *buf, size_t end, usock_http_msg *m,
                      usock_http_header *headers)
 {
-    int rc = parse_start_line(p, buf + p->start, p->line_end - 2 - p->start, m);
+    size_t se = content_end(buf, p->start, p->line_end - 1);
+    int rc = parse_start_line(p, buf + p->start, se - p->start, m);
     if (rc < 0)
         return rc; /* cannot happen: the scanner checked it */
-    size_t pos = p->line_end;
-    while (pos + 2 < end) {
+    for (size_t pos = p->line_end;;) {
         const char *line = buf + pos;
-        const char *cr = memchr(line, '\r', end - pos); /* the scanner proved it is CRLF */
-        const char *colon = memchr(line, ':', (size_t)(cr - line));
-        usock_http_header *h = &headers[m->nheaders++];
-        h->name.p = line;
-        h->name.n = (size_t)(colon - line);
-        h->value = trim(colon + 1, (size_t)(cr - colon - 1));
-        pos = (size_t)(cr - buf) + 2;
+        size_t lf = (size_t)((const char *)memchr(line, '\n', end - pos) - buf);
+        size_t ce = content_end(buf, pos, lf);
+        if (ce == pos)
+            break; /* the empty line */
+        if (is_ws((unsigned char)*line)) { /* obs-fold: the last value goes on */
+            usock_http_header *h = &headers[m->nheaders - 1];
+            h->value = trim(h->value.p, (size_t)(buf + ce - h->value.p));
+        } else {
+            const char *colon = memchr(line, ':', ce - pos);
+            usock_http_header *h = &headers[m->nheaders++];
+            h->name.p = line;
+            h->name.n = (size_t)(colon - line);
+            h->value = trim(colon + 1, (size_t)(buf + ce - colon - 1));
+        }
+        pos = lf + 1;
     }
     return finish_head(p, m);
 }
@@ -647,6 +713,10 @@ static int trailer_byte(usock_http_parser *p, unsigned char c)
         }
         if (c == '\n')
             return USOCK_EHTTP_BAD_EOL;
+        if (is_ws(c) && p->lenient && p->nfields > 0) {
+            p->state = S_TRAILER_VALUE; /* obs-fold: the last field goes on */
+            return 0;
+        }
         if (is_ws(c))
             return USOCK_EHTTP_OBS_FOLD;
         if (!is_tchar(c))
@@ -685,9 +755,21 @@ static int trailer_byte(usock_http_parser *p, unsigned char c)
     }
 }
 
-/* One framing byte of a chunked body (anything but data). */
+static int is_lf_state(int state)
+{
+    return state == S_SIZE_LF || state == S_DATA_LF || state == S_TRAILER_LF ||
+           state == S_END_LF;
+}
+
+/* One framing byte of a chunked body (anything but data). A lenient
+ * parser takes a bare LF as CR LF. */
 static int chunked_byte(usock_http_parser *p, unsigned char c)
 {
+    if (c == '\n' && p->lenient && !is_lf_state(p->state)) {
+        int rc = chunked_byte(p, '\r');
+        if (rc < 0 || !is_lf_state(p->state))
+            return rc < 0 ? rc : USOCK_EHTTP_BAD_EOL;
+    }
     switch (p->state) {
     case S_SIZE_LF:
         if (c != '\n')

@@ -271,6 +271,7 @@ static int head_once(struct xfer *x, usock_response *res, int head_req)
 {
     usock_http_parser_init(&res->parser, USOCK_HTTP_RESPONSE);
     res->parser.head_request = head_req;
+    res->parser.lenient = 1; /* bare LF and obs-fold, as RFC 9112 lets a user agent */
     for (;;) {
         int n = usock_http_parse_head(&res->parser, res->buf, res->len, &res->msg, res->hdr,
                                       USOCK__MAX_HEADERS);
@@ -768,14 +769,38 @@ USOCK_API int64_t usock_response_length(const usock_response *res)
 
 /* ---- setting up a response ---------------------------------------------------- */
 
+/* A folded value (obs-fold, which the lenient parser lets through) gets
+ * each fold and the whitespace around it replaced with one SP, in place
+ * (RFC 9112 5.2): "one\r\n  two" is "one two". Returns the new length. */
+static size_t unfold(char *v, size_t n)
+{
+    if (!memchr(v, '\n', n))
+        return n;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] != '\r' && v[i] != '\n') {
+            v[o++] = v[i];
+            continue;
+        }
+        while (o > 0 && (v[o - 1] == ' ' || v[o - 1] == '\t'))
+            o--;
+        while (i + 1 < n && (v[i + 1] == ' ' || v[i + 1] == '\t' || v[i + 1] == '\r' ||
+                             v[i + 1] == '\n'))
+            i++;
+        v[o++] = ' ';
+    }
+    return o;
+}
+
 /* The head's strings become C strings in place: each name is followed by
- * its ':', each value and the reason by SP, HTAB or CR, all inside the
+ * its ':', each value and the reason by SP, HTAB, CR or LF, all inside the
  * head, which stays at the buffer's start for the response's life. */
 static void terminate_strings(usock_response *res)
 {
     for (size_t i = 0; i < res->msg.nheaders; i++) {
         usock_http_header *h = &res->hdr[i];
         ((char *)h->name.p)[h->name.n] = '\0';
+        h->value.n = unfold((char *)h->value.p, h->value.n);
         ((char *)h->value.p)[h->value.n] = '\0';
     }
     ((char *)res->msg.reason.p)[res->msg.reason.n] = '\0';
@@ -792,6 +817,7 @@ static int body_room(usock_response *res, int head_req)
         return USOCK_ENOMEM;
     usock_http_parser_init(&res->parser, USOCK_HTTP_RESPONSE);
     res->parser.head_request = head_req;
+    res->parser.lenient = 1; /* bare LF and obs-fold, as RFC 9112 lets a user agent */
     int n = usock_http_parse_head(&res->parser, res->buf, res->len, &res->msg, res->hdr,
                                   USOCK__MAX_HEADERS);
     return n < 0 ? n : 0;

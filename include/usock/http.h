@@ -61,6 +61,14 @@ typedef struct usock_http_parser {
     uint64_t max_body;  /* body bytes; default UINT64_MAX (else USOCK_EHTTP_BODY_TOO_LARGE) */
     /* responses: the request was HEAD (no body whatever the headers) */
     int head_request;
+    /* Accept, as RFC 9112 lets a recipient, a bare LF as a line end (2.2;
+     * a CR before it is ignored), in the head and in chunked framing;
+     * obs-fold, a field line that begins with whitespace and continues the
+     * one before (5.2), in the head and trailers; and a status line with
+     * no SP before an empty reason ("HTTP/1.1 200"). A folded value keeps
+     * the fold's CR LF and whitespace: a user agent replaces each run with
+     * one SP. Off by default (a server stays strict); the client sets it. */
+    int lenient;
     /* private */
     int type;
     size_t scanned;     /* how far the head has been checked for its end */
@@ -74,6 +82,8 @@ typedef struct usock_http_parser {
     size_t line_start;  /* where the line being scanned begins */
     size_t line_end;    /* just past the start line's CRLF; 0 until seen */
     size_t nfields;     /* field lines seen (head, then trailers) */
+    size_t fold_start;  /* lenient: the field line not noted yet (it may go on) */
+    size_t fold_end;    /* ... and where its content ends; 0 when none */
     size_t linelen;     /* chunk-size line or trailer section bytes so far */
     unsigned flags;     /* what the fields seen so far say (framing, Host...) */
     uint64_t clen;      /* the Content-Length seen so far */
@@ -92,7 +102,7 @@ USOCK_API void usock_http_parser_init(usock_http_parser *p, int type);
  *         (the parser remembers how far it looked, so this is cheap);
  *   < 0   an error, USOCK_EHTTP_* (see error.h), that names what is wrong
  *         so that a server can answer 400/413/414/431/501/505.
- * Strict: rejects bare CR or LF where CRLF is required, obs-fold, whitespace
+ * Strict (unless p->lenient): rejects bare CR or LF where CRLF is required, obs-fold, whitespace
  * before the colon, NUL/CTL in names or values, invalid tokens in methods
  * and header names, versions other than HTTP/1.0 and HTTP/1.1,
  * Content-Length with Transfer-Encoding, differing Content-Lengths, a

@@ -328,9 +328,8 @@ class CaseServer:
         self.threads = []
         self.prev = None  # (test, part) of the last answer that said swsbounce
 
-    def start(self, case, crlf_heads=False):
+    def start(self, case):
         self.case = case
-        self.crlf_heads = crlf_heads
         t = threading.Thread(target=self._accept, daemon=True)
         t.start()
         self.threads.append(t)
@@ -432,8 +431,6 @@ class CaseServer:
             data = b"HTTP/1.1 404 No such part\r\nContent-Length: 0\r\n\r\n"
             self.errors.append("no data for test %d part %d" % (testno, part))
         self.prev = (testno, part) if b"swsbounce" in data else None
-        if self.crlf_heads:
-            data = crlf_heads(data)
         delay = self.case.servercmd.get("writedelay")
         if delay and data:
             for i in range(0, len(data), 32):  # in pieces, a little apart
@@ -444,20 +441,6 @@ class CaseServer:
         if self.case.postwait:
             self.stopping.wait(self.case.postwait)
         return bool(data) and b"swsclose" not in data and "swsclose" not in self.case.servercmd
-
-
-def crlf_heads(data):
-    """data with every line of its heads (an interim 1xx head and the final
-    one) ended by CRLF: the variant run of a case whose heads end their
-    lines with a bare LF, which usock's strict parser rejects."""
-    out, pos = b"", 0
-    while data.startswith(b"HTTP/", pos):
-        m = re.compile(rb"\r?\n\r?\n").search(data, pos)
-        end = m.end() if m else len(data)
-        lines = re.split(rb"\r?\n", data[pos:end])
-        out += b"\r\n".join(lines) if m else b"\r\n".join(lines[:-1]) + b"\r\n" + lines[-1]
-        pos = end
-    return out + data[pos:]
 
 
 def short(b, n=160):
@@ -550,9 +533,8 @@ class Result:
         self.notes = []
 
 
-def run_case(case, verbose=False, crlf=False):
+def run_case(case, verbose=False):
     r = Result(case)
-    r.crlf = crlf
     why = case.not_applicable()
     if why:
         r.status, r.reasons = "skip", [why]
@@ -576,7 +558,7 @@ def run_case(case, verbose=False, crlf=False):
             if ("no-output" not in opt and (not check or check[0] != "stdout" or
                                             "force-output" in opt)):
                 args = ["-o", out_file] + args  # runtests' --output: the first URL's body
-            srv.start(case, crlf)
+            srv.start(case)
             t0 = time.monotonic()
             try:
                 p = subprocess.run(client_argv(args), stdin=subprocess.DEVNULL,
@@ -600,7 +582,7 @@ def run_case(case, verbose=False, crlf=False):
         r.rc, r.stderr = rc, stderr
         judge(r, case, args, rc, stderr, output, srv)
     if verbose:
-        print("test%d%s %s: %s %s" % (case.num, "/crlf" if crlf else "", r.status,
+        print("test%d %s: %s %s" % (case.num, r.status,
                                       [short(a, 60) for a in args], r.reasons), file=sys.stderr)
     return r
 
@@ -673,8 +655,7 @@ def judge(r, case, args, rc, stderr, output, srv):
 # ---------------------------------------------------------------------------- the test
 
 def load_deviations():
-    """{key: reason} from tests/data/curl/deviations.txt; a key is "testN"
-    (the case as it is) or "testN/crlf" (its variant with CRLF heads)."""
+    """{"testN": reason} from tests/data/curl/deviations.txt."""
     out = {}
     with open(DEVIATIONS) as f:
         for line in f:
@@ -682,8 +663,8 @@ def load_deviations():
             if not line or line.startswith("#"):
                 continue
             name, _, reason = line.partition(" ")
-            if not re.fullmatch(r"test\d+(/crlf)?", name) or not reason.strip():
-                raise AssertionError("%s: bad line %r (testN[/crlf] reason)" % (DEVIATIONS, line))
+            if not re.fullmatch(r"test\d+", name) or not reason.strip():
+                raise AssertionError("%s: bad line %r (testN reason)" % (DEVIATIONS, line))
             out[name] = reason.strip()
     return out
 
@@ -697,50 +678,33 @@ def all_cases(only=None):
 
 
 def key(r):
-    return "test%d%s" % (r.case.num, "/crlf" if r.crlf else "")
+    return "test%d" % r.case.num
 
 
-def run_all(cases, verbose=False):
-    """Each case as it is; a case that failed on a bare LF in a head once
-    more with CRLF heads. Returns (results, variant results)."""
-    results, variants = [], []
-    for c in cases:
-        r = run_case(c, verbose)
-        results.append(r)
-        if r.status == "fail" and re.search(rb"Bare CR or LF", r.stderr or b"") and any(
-                re.search(rb"^HTTP/[^\r\n]*\n", p, re.M) for p in c.parts.values()):
-            variants.append(run_case(c, verbose, crlf=True))
-    return results, variants
-
-
-def report(results, variants, deviations):
+def report(results, deviations):
     applicable = [r for r in results if r.status != "skip"]
     passed = [r for r in applicable if r.status == "pass"]
-    failed = [r for r in applicable + variants if r.status == "fail"]
+    failed = [r for r in applicable if r.status == "fail"]
     unexpected = [r for r in failed if key(r) not in deviations]
     lines = ["curl cases: %d case files, %d applicable, %d pass, %d fail (%d listed as "
              "deviations in %s), %d not applicable"
              % (len(results), len(applicable), len(passed), len(applicable) - len(passed),
                 len([r for r in applicable if r.status == "fail" and key(r) in deviations]),
-                os.path.basename(DEVIATIONS), len(results) - len(applicable)),
-             "  with CRLF heads (the %d that failed on a bare LF in a head): %d pass"
-             % (len(variants), len([r for r in variants if r.status == "pass"]))]
+                os.path.basename(DEVIATIONS), len(results) - len(applicable))]
     for r in failed:
         tag = "deviation" if key(r) in deviations else "FAIL"
         lines.append("  %s %s (%s): %s" % (tag, key(r), r.case.name, " | ".join(r.reasons)))
         if key(r) in deviations:
             lines.append("      listed: %s" % deviations[key(r)])
-    for r in applicable + variants:
+    for r in applicable:
         if r.status == "pass" and key(r) in deviations:
             lines.append("  now passes, listed as a deviation: %s" % key(r))
     lines.append("  pass: " + " ".join(key(r) for r in passed))
-    lines.append("  pass with CRLF heads: " + " ".join(key(r) for r in variants
-                                                      if r.status == "pass"))
     for r in results:
         if r.status == "skip":
             lines.append("  not applicable test%d (%s): %s" % (r.case.num, r.case.name,
                                                               r.reasons[0]))
-    for r in applicable + variants:
+    for r in applicable:
         if r.notes:
             lines.append("  note %s: %s" % (key(r), "; ".join(r.notes)))
     return "\n".join(lines), unexpected
@@ -756,12 +720,12 @@ class TestCurlCases(unittest.TestCase):
                           "set USOCK_CURL_TESTDATA")
         deviations = load_deviations()
         t0 = time.monotonic()
-        results, variants = run_all(all_cases(self.only), self.verbose)
-        text, unexpected = report(results, variants, deviations)
+        results = [run_case(c, self.verbose) for c in all_cases(self.only)]
+        text, unexpected = report(results, deviations)
         print("\n" + text + "\n  (%.1f s)" % (time.monotonic() - t0), file=sys.stderr)
         self.assertEqual([], ["%s: %s" % (key(r), " | ".join(r.reasons)) for r in unexpected])
         known = {"test%d" % c.num for c in all_cases()}
-        self.assertEqual([], [k for k in deviations if k.split("/")[0] not in known],
+        self.assertEqual([], [k for k in deviations if k not in known],
                          "deviations that name no case file")
 
 

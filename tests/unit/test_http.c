@@ -42,6 +42,8 @@ struct outcome {
     size_t blen;
 };
 
+static int g_lenient; /* run_stream's parsers are lenient (the client's) */
+
 /* Parses buf[0 .. len) as a stream of messages of type; split (0 < split <
  * len) gives the parser buf[.. split) first and the rest afterwards, for
  * both the head and the body. eof: the connection closes at the end. */
@@ -58,6 +60,7 @@ static void run_stream(int type, int head_request, const char *buf, size_t len, 
         usock_http_msg m;
         usock_http_parser_init(&p, type);
         p.head_request = head_request;
+        p.lenient = g_lenient;
         struct msg_out *mo = &o->m[o->nmsg++];
         mo->body_off = o->blen;
         int r = 0;
@@ -929,6 +932,99 @@ static void chunked(void **state)
     }
 }
 
+/* A lenient response head fed one byte more at a time, as from a slow
+ * peer; the result must be the one-shot one. */
+static int lenient_head(const char *s, usock_http_msg *m)
+{
+    usock_http_parser p;
+    usock_http_msg one;
+    usock_http_parser_init(&p, USOCK_HTTP_RESPONSE);
+    p.lenient = 1;
+    int whole = usock_http_parse_head(&p, s, strlen(s), &one, H, MAXHDR);
+    usock_http_parser_init(&p, USOCK_HTTP_RESPONSE);
+    p.lenient = 1;
+    int r = 0;
+    for (size_t n = 1; r == 0 && n <= strlen(s); n++)
+        r = usock_http_parse_head(&p, s, n, m, H, MAXHDR);
+    assert_int_equal(r, whole);
+    return r;
+}
+
+static void assert_str(usock_http_str v, const char *want)
+{
+    if (v.n != strlen(want) || memcmp(v.p, want, v.n) != 0)
+        fail_msg("'%.*s' is not '%s'", (int)v.n, v.p, want);
+}
+
+/* RFC 9112 2.2 and 5.2: what a lenient (user agent's) parser accepts. */
+static void lenient(void **state)
+{
+    (void)state;
+    usock_http_msg m;
+    const char *s = "HTTP/1.1 200 OK\nContent-Length: 3\nX-A: b\n\nabc";
+    assert_int_equal(lenient_head(s, &m), strlen(s) - 3);
+    assert_int_equal(m.status, 200);
+    assert_str(m.reason, "OK");
+    assert_int_equal(m.nheaders, 2);
+    assert_str(H[1].value, "b");
+    assert_int_equal(m.framing, USOCK_HTTP_BODY_LENGTH);
+    assert_int_equal(m.content_length, 3);
+    s = "HTTP/1.0 404 Not Found\r\nA: 1\n\r\n";
+    assert_int_equal(lenient_head(s, &m), strlen(s));
+    assert_str(m.reason, "Not Found");
+    assert_str(H[0].value, "1");
+    /* obs-fold: the value keeps the folds, trimmed at both ends. */
+    s = "HTTP/1.1 200 OK\r\nX-Folded: one\r\n  two\n\tthree  \r\nY:\r\n y\r\n"
+        "Content-Length:\r\n 5\r\n\r\n";
+    assert_int_equal(lenient_head(s, &m), strlen(s));
+    assert_int_equal(m.nheaders, 3);
+    assert_str(H[0].name, "X-Folded");
+    assert_str(H[0].value, "one\r\n  two\n\tthree");
+    assert_str(H[1].value, "y");
+    assert_int_equal(m.content_length, 5);
+    /* No SP before an empty reason. */
+    assert_int_equal(lenient_head("HTTP/1.1 200\r\n\r\n", &m), 16);
+    assert_int_equal(m.status, 200);
+    assert_int_equal(m.reason.n, 0);
+    /* Still refused: a bare CR, a fold with nothing to continue, bad fields. */
+    assert_code(lenient_head("HTTP/1.1 200 OK\rA: 1\r\n\r\n", &m), USOCK_EHTTP_BAD_EOL);
+    assert_code(lenient_head("HTTP/1.1 200 OK\n A: 1\n\n", &m), USOCK_EHTTP_OBS_FOLD);
+    assert_code(lenient_head("HTTP/1.1 200 OK\nA: 1\n b\x01\n\n", &m),
+                USOCK_EHTTP_BAD_HEADER_VALUE);
+    assert_code(lenient_head("HTTP/1.1 200 OK\nA: 1\nContent-Length: 1\n 2\n\n", &m),
+                USOCK_EHTTP_BAD_CONTENT_LENGTH);
+    assert_code(lenient_head("HTTP/1.1 200 \n", &m), 0);
+    /* Continuation lines are not fields: the limit counts fields. */
+    usock_http_parser p;
+    usock_http_parser_init(&p, USOCK_HTTP_RESPONSE);
+    p.lenient = 1;
+    p.max_headers = 2;
+    s = "HTTP/1.1 200 OK\nA: 1\n 2\n 3\nB: 4\n\n";
+    assert_int_equal(usock_http_parse_head(&p, s, strlen(s), &m, H, MAXHDR), strlen(s));
+    /* The strict parser refuses each of them. */
+    assert_code(res_err("HTTP/1.1 200 OK\nA: 1\n\n"), USOCK_EHTTP_BAD_EOL);
+    assert_code(res_err("HTTP/1.1 200 OK\r\nA: 1\r\n 2\r\n\r\n"), USOCK_EHTTP_OBS_FOLD);
+    assert_code(res_err("HTTP/1.1 200\r\n\r\n"), USOCK_EHTTP_BAD_STATUS);
+    /* Chunked framing with bare LFs and a folded trailer, at every split. */
+    char out[64];
+    size_t on;
+    int done;
+    g_lenient = 1;
+    int e = body_of(USOCK_HTTP_RESPONSE, 0,
+                    "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5;x=1\nhello\n"
+                    "3\r\nabc\n0\nT: 1\n  more\n\n",
+                    out, &on, &done);
+    int bad = body_of(USOCK_HTTP_RESPONSE, 0,
+                      "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5\nhelloX\n", out + 32,
+                      &(size_t){0}, &(int){0});
+    g_lenient = 0;
+    assert_ok(e);
+    assert_true(done);
+    assert_int_equal(on, 8);
+    assert_memory_equal(out, "helloabc", 8);
+    assert_code(bad, USOCK_EHTTP_BAD_CHUNK);
+}
+
 static int ka(int type, const char *s, int *expect)
 {
     usock_http_msg m;
@@ -1121,7 +1217,7 @@ int main(void)
         cmocka_unit_test(error_codes),  cmocka_unit_test(limits),       cmocka_unit_test(zero_copy),
         cmocka_unit_test(no_body),      cmocka_unit_test(close_framed), cmocka_unit_test(chunked),
         cmocka_unit_test(keep_alive),   cmocka_unit_test(header_get),   cmocka_unit_test(need_more),
-        cmocka_unit_test(writer),       cmocka_unit_test(chunk_iov),    cmocka_unit_test(reasons),
+        cmocka_unit_test(lenient),      cmocka_unit_test(writer),       cmocka_unit_test(chunk_iov),    cmocka_unit_test(reasons),
         cmocka_unit_test(llhttp_cases), cmocka_unit_test(json_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

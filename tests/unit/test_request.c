@@ -712,6 +712,37 @@ static void test_malformed_replies(void **state)
     script_stop(&s);
 }
 
+/* Bare LF line ends, obs-fold and a status line without a reason are
+ * taken, as curl and http.client take them (RFC 9112 2.2, 5.2). */
+static void test_lenient_replies(void **state)
+{
+    (void)state;
+    static const struct step steps[] = {
+        {"HTTP/1.1 200 OK\nX-Folded: one\r\n  two \r\n\tthree\nContent-Length: 2\n\nok", 0, 0},
+        {"HTTP/1.1 200\r\nTransfer-Encoding: chunked\r\n\r\n2\nhi\n0\nT: 1\n 2\n\n", 1, 0},
+    };
+    struct script s;
+    script_start(&s, steps, 2);
+    char url[128], buf[16];
+    script_url(&s, url, sizeof url, "/l");
+    usock_response *res;
+    assert_ok(usock_urlopen(url, NULL, 0, 5.0, &res, NULL));
+    assert_string_equal(usock_response_header(res, "X-Folded"), "one two three");
+    assert_string_equal(usock_response_header(res, "Content-Length"), "2");
+    assert_int_equal(usock_response_read(res, buf, sizeof buf), 2);
+    assert_memory_equal(buf, "ok", 2);
+    usock_response_close(res);
+    assert_ok(usock_urlopen(url, NULL, 0, 5.0, &res, NULL));
+    assert_int_equal(usock_response_status(res), 200);
+    assert_string_equal(usock_response_reason(res), "");
+    assert_int_equal(usock_response_read(res, buf, sizeof buf), 2);
+    assert_memory_equal(buf, "hi", 2);
+    assert_int_equal(usock_response_read(res, buf, sizeof buf), 0);
+    usock_response_close(res);
+    script_stop(&s);
+    assert_int_equal(atomic_load(&s.accepted), 1); /* kept alive after the bare-LF answer */
+}
+
 /* ---- content codings ------------------------------------------------------------- */
 
 static void expect_decoded(const char *path, const char *coding)
@@ -1957,6 +1988,7 @@ int main(void)
         cmocka_unit_test(test_truncated_length),
         cmocka_unit_test(test_truncated_chunked),
         cmocka_unit_test(test_malformed_replies),
+        cmocka_unit_test(test_lenient_replies),
         cmocka_unit_test(test_gzip),
         cmocka_unit_test(test_deflate_zlib),
         cmocka_unit_test(test_deflate_raw),

@@ -333,20 +333,43 @@ static int out_write(int fd, const char *p, size_t n)
     return rc;
 }
 
-/* The head as curl -i shows it. */
-static int write_head(int fd, usock_response *res)
+/* -i and -I: every head of one URL's chain as curl shows them (the
+ * redirects' and the 401s' too), kept by an opener hook until the output
+ * is open. */
+static struct {
+    char *p;
+    size_t n, cap;
+} heads;
+
+static int heads_add(const char *s, size_t n)
 {
+    if (heads.n + n > heads.cap) {
+        size_t cap = heads.cap * 2 > heads.n + n ? heads.cap * 2 : heads.n + n + 4096;
+        char *p = realloc(heads.p, cap);
+        if (!p)
+            return USOCK_ENOMEM;
+        heads.p = p;
+        heads.cap = cap;
+    }
+    memcpy(heads.p + heads.n, s, n);
+    heads.n += n;
+    return 0;
+}
+
+static int keep_head(void *self, usock_urlrequest *r, usock_response *res, usock_urlrequest **next)
+{
+    (void)self, (void)r, (void)next;
     char line[8192];
     int n = snprintf(line, sizeof line, "HTTP/%s %d %s\r\n",
                      usock_response_version(res) == 10 ? "1.0" : "1.1", usock_response_status(res),
                      usock_response_reason(res));
-    int rc = out_write(fd, line, (size_t)n);
+    int rc = heads_add(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     const char *name, *value;
     for (size_t i = 0; rc == 0 && usock_response_header_at(res, i, &name, &value); i++) {
         n = snprintf(line, sizeof line, "%s: %s\r\n", name, value);
-        rc = out_write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        rc = heads_add(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     }
-    return rc ? rc : out_write(fd, "\r\n", 2);
+    return rc ? rc : heads_add("\r\n", 2);
 }
 
 /* -O's name: the URL's last path segment, never empty or a dot name. */
@@ -390,7 +413,12 @@ static int copy_body(const struct get *g, usock_response *res, int fd, const cha
             break;
         if (n < 0) {
             progress_show(&p, got, 1);
-            return g->silent ? 1 : cli_fail("get", url, (int)n);
+            /* the parser's errors named as the opener names them in a head */
+            int parser = n <= USOCK_EHTTP_BAD_METHOD && n > USOCK_EURL_BAD_SCHEME;
+            if (!g->silent)
+                fprintf(stderr, "usock: get %s: %s%s\n", url,
+                        parser ? "malformed response body: " : "", usock_strerror((int)n));
+            return 1;
         }
         int rc = out_write(fd, buf, (size_t)n);
         if (rc < 0)
@@ -452,6 +480,7 @@ static int fetch(const struct get *g, usock_opener *op, int i)
         return g->silent ? 1 : cli_fail("get", url, rc);
     usock_response *res = NULL;
     usock_urlerror err;
+    heads.n = 0;
     rc = usock_opener_open(op, r, g->timeout, &res, &err);
     usock_request_free(r);
     if (rc < 0 && !res) {
@@ -479,7 +508,7 @@ static int fetch(const struct get *g, usock_opener *op, int i)
     int fd;
     int status = open_output(g, i, url, &fd);
     if (status == 0 && (g->include || g->head))
-        status = write_head(fd, res) < 0 ? cli_fail("write", "output", USOCK_EIO) : 0;
+        status = out_write(fd, heads.p, heads.n) < 0 ? cli_fail("write", "output", USOCK_EIO) : 0;
     if (status == 0 && !g->head)
         status = copy_body(g, res, fd, url);
     /* a file is done; a terminal shows each answer as it ends */
@@ -533,6 +562,9 @@ static int make_opener(const struct get *g, usock_opener **op, usock_passwords *
     }
     if (rc == 0)
         rc = usock_opener_new(op, &o);
+    usock_opener_handler keep = {.name = "heads", .response = keep_head};
+    if (rc == 0 && (g->include || g->head))
+        rc = usock_opener_add_handler(*op, &keep, NULL);
     return rc < 0 ? cli_fail("get", "setup", rc) : 0;
 }
 
@@ -569,6 +601,7 @@ static int run_get(struct opts *o)
     usock_passwords_free(pw);
     free(g.body);
     free(g.lists);
+    free(heads.p);
     return status;
 }
 
