@@ -59,11 +59,12 @@ enum {
 
 /* ---- character classes (RFC 9110 5.6.2, 5.5; RFC 3986) ---------------- */
 
+/* tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~, as a 256-bit map (a field
+ * name is checked a byte at a time on every message). */
 static int is_tchar(unsigned char c)
 {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    static const uint32_t map[8] = {0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff};
+    return (map[c >> 5] >> (c & 31)) & 1;
 }
 
 /* field-vchar, SP and HTAB: what a field value, a reason phrase or a
@@ -90,10 +91,9 @@ static int lower(unsigned char c)
     return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
-/* s equals the NUL-ended word, ASCII case-insensitive. */
-static int str_ieq(usock_http_str s, const char *word)
+/* s equals word[0 .. n), ASCII case-insensitive. */
+static int str_ieq_n(usock_http_str s, const char *word, size_t n)
 {
-    size_t n = strlen(word);
     if (s.n != n)
         return 0;
     for (size_t i = 0; i < n; i++)
@@ -101,6 +101,10 @@ static int str_ieq(usock_http_str s, const char *word)
             return 0;
     return 1;
 }
+
+/* s is the lowercase literal: its length known at compile time, so that
+ * most names are told apart without a look at their bytes. */
+#define STR_IS(s, literal) str_ieq_n((s), (literal), sizeof(literal) - 1)
 
 static usock_http_str trim(const char *p, size_t n)
 {
@@ -290,6 +294,19 @@ static long long scan_head(usock_http_parser *p, const char *buf, size_t len, si
     size_t max_head = p->max_head < INT_MAX ? p->max_head : INT_MAX; /* returned as int */
     size_t i = p->scanned;
     for (; i < len; i++) {
+        /* Inside a line only the limits apply to a byte: the run up to its
+         * end is skipped at once when it passes none (else the bytes are
+         * taken one by one below, to fail at the same one). */
+        if (i != p->line_start) {
+            size_t run = i;
+            while (run < len && buf[run] != '\r' && buf[run] != '\n')
+                run++;
+            if (run <= max_head && (p->line_end != 0 || run - p->line_start <= p->max_line)) {
+                i = run;
+                if (i == len)
+                    break;
+            }
+        }
         unsigned char c = (unsigned char)buf[i];
         /* The start line's own limit first: a long line answers 414, not 431. */
         if (p->line_end == 0 && c != '\r' && c != '\n' && i - p->line_start >= p->max_line)
@@ -408,7 +425,7 @@ static void note_transfer_encoding(usock_http_parser *p, usock_http_str v)
         while (k < e.n && is_tchar((unsigned char)e.p[k]))
             k++;
         usock_http_str name = {e.p, k};
-        int chunked = str_ieq(name, "chunked");
+        int chunked = STR_IS(name, "chunked");
         /* A token, then only parameters (";"), which chunked does not take. */
         if (k == 0 || (k < e.n && ((e.p[k] != ';' && !is_ws((unsigned char)e.p[k])) || chunked)))
             p->flags |= F_TE_ERR;
@@ -423,9 +440,9 @@ static void note_connection(usock_http_parser *p, usock_http_str v)
 {
     usock_http_str e;
     while (list_next(&v, &e)) {
-        if (str_ieq(e, "close"))
+        if (STR_IS(e, "close"))
             p->flags |= F_CLOSE;
-        else if (str_ieq(e, "keep-alive"))
+        else if (STR_IS(e, "keep-alive"))
             p->flags |= F_KEEP;
     }
 }
@@ -480,19 +497,19 @@ static int note_field(usock_http_parser *p, const char *s, size_t n)
     int rc = parse_field(s, n, &h, p->lenient);
     if (rc < 0)
         return rc;
-    if (str_ieq(h.name, "content-length"))
+    if (STR_IS(h.name, "content-length"))
         return note_content_length(p, h.value);
-    if (str_ieq(h.name, "transfer-encoding"))
+    if (STR_IS(h.name, "transfer-encoding"))
         note_transfer_encoding(p, h.value);
-    else if (str_ieq(h.name, "connection"))
+    else if (STR_IS(h.name, "connection"))
         note_connection(p, h.value);
-    else if (str_ieq(h.name, "host") && p->type == USOCK_HTTP_REQUEST) {
+    else if (STR_IS(h.name, "host") && p->type == USOCK_HTTP_REQUEST) {
         if ((p->flags & F_HOST) || !host_ok(h.value))
             return USOCK_EHTTP_BAD_HOST; /* RFC 9112 3.2: exactly one, valid */
         p->flags |= F_HOST;
-    } else if (str_ieq(h.name, "expect")) {
+    } else if (STR_IS(h.name, "expect")) {
         p->flags &= ~(unsigned)F_EXPECT;
-        p->flags |= str_ieq(h.value, "100-continue") ? F_EXPECT : 0;
+        p->flags |= STR_IS(h.value, "100-continue") ? F_EXPECT : 0;
     }
     return 0;
 }
@@ -873,7 +890,7 @@ const usock_http_str *usock_http_header_get(const usock_http_msg *m, const char 
     if (m == NULL || name == NULL)
         return NULL;
     for (size_t i = 0; i < m->nheaders; i++)
-        if (str_ieq(m->headers[i].name, name))
+        if (str_ieq_n(m->headers[i].name, name, strlen(name)))
             return &m->headers[i].value;
     return NULL;
 }
