@@ -15,5 +15,6 @@
 #include "usock/url.h"
 #include "usock/httpd.h"
 #include "usock/request.h"
+#include "usock/tls.h"
 
 #endif

@@ -18,6 +18,21 @@ struct usock__reg {
     int slot;
 };
 
+/* A layer over a stream socket's bytes (TLS, tls.c): when a socket has
+ * one, its I/O goes through it. recv and send return a count (recv: 0 at
+ * EOF) or a negative code; USOCK_EAGAIN with *want set to USOCK_POLLIN or
+ * USOCK_POLLOUT when the descriptor is not ready for what the layer needs
+ * (a read may need to write, and the other way round). flags: USOCK_MSG_*
+ * (PEEK for recv, DONTWAIT for both). They reach the descriptor through
+ * usock__raw_recv and usock__raw_send. pending: bytes recv returns
+ * without reading the descriptor. close: before the descriptor closes. */
+struct usock__layer {
+    ssize_t (*recv)(usock *s, void *buf, size_t n, int flags, int *want);
+    ssize_t (*send)(usock *s, const void *buf, size_t n, int flags, int *want);
+    size_t (*pending)(const usock *s);
+    void (*close)(usock *s);
+};
+
 struct usock {
     int fd;
     int wfd;           /* a waker's write end (== fd for an eventfd); -1 otherwise */
@@ -35,7 +50,26 @@ struct usock {
     struct usock__reg *regs; /* the polls that hold it, for close: &reg0 or an array */
     struct usock__reg reg0;
     int nregs;
+    const struct usock__layer *layer; /* NULL: the descriptor's bytes as they are */
+    void *layer_ctx;
 };
+
+/* The deadline of one call under s's timeout (-1 forever, 0 never
+ * wait), and a wait until s is ready for events (USOCK_POLLIN/OUT) or it
+ * passes: 0, USOCK_EAGAIN (deadline 0) or USOCK_ETIMEDOUT. */
+int64_t usock__deadline(const usock *s);
+int usock__wait(usock *s, int events, int64_t deadline);
+
+/* One system call on the descriptor, under any layer; bytes counted. */
+ssize_t usock__raw_recv(usock *s, void *buf, size_t n, int flags);
+ssize_t usock__raw_send(usock *s, const void *buf, size_t n, int flags);
+
+/* Bytes a recv on s returns without reading the descriptor: its read
+ * buffer's and its layer's. */
+static inline size_t usock__buffered(const usock *s)
+{
+    return s->rlen - s->rpos + (s->layer ? s->layer->pending(s) : 0);
+}
 
 /* A new socket object around an open descriptor (blocking, timeout None);
  * NULL when out of memory (fd is left open). */

@@ -223,7 +223,7 @@ static int report_closed(usock_poll *p, usock_event *ev, int max)
 
 static int buffered(const struct slot *e)
 {
-    return e->sock && (e->events & USOCK_POLLIN) && e->sock->rpos < e->sock->rlen;
+    return e->sock && (e->events & USOCK_POLLIN) && usock__buffered(e->sock) > 0;
 }
 
 /* Asks the backend, retrying EINTR within what is left of the timeout. */

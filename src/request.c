@@ -133,8 +133,8 @@ static int parts_of(const usock_url *u, int take_userinfo, struct parts *p)
 {
     if (!u->scheme)
         return USOCK_EURL_RELATIVE;
-    if (strcmp(u->scheme, "http") != 0)
-        return USOCK_EUNSUPPORTED_SCHEME; /* https: the next issue */
+    if (strcmp(u->scheme, "http") != 0 && strcmp(u->scheme, "https") != 0)
+        return USOCK_EUNSUPPORTED_SCHEME;
     if (!u->host || !u->host[0])
         return USOCK_EURL_NO_HOST;
     int rc = p->port = usock_url_port(u);
@@ -368,6 +368,8 @@ struct usock_opener {
     struct handler *handlers;
     size_t nhandlers;
     struct usock__pool *pool;
+    pthread_mutex_t tls_mu;
+    usock_tls_ctx *own_tls; /* made at the first https request */
 };
 
 USOCK_API void usock_opener_opts_init(usock_opener_opts *o)
@@ -379,6 +381,53 @@ USOCK_API void usock_opener_opts_init(usock_opener_opts *o)
     o->accept_encoding = 1;
     o->max_idle = 4;
     o->idle_timeout = 30.0;
+}
+
+/* The TLS options' strings, copied: the context is made later. */
+static int make_tls_opts(usock_opener *o, const usock_opener_opts *opts)
+{
+    const char *from[] = {opts->cafile, opts->capath, opts->cert, opts->key};
+    const char **to[] = {&o->o.cafile, &o->o.capath, &o->o.cert, &o->o.key};
+    for (int i = 0; i < 4; i++)
+        if (from[i] && !(*to[i] = strdup(from[i])))
+            return USOCK_ENOMEM;
+    return 0;
+}
+
+/* The opener's TLS context: the user's, or its own, made once from the
+ * options (at the first https request: an http-only client never pays
+ * for OpenSSL's setup). */
+static int opener_tls(usock_opener *o, usock_tls_ctx **out, usock_urlerror *err)
+{
+    *out = o->o.tls;
+    if (*out)
+        return 0;
+    pthread_mutex_lock(&o->tls_mu);
+    int rc = 0;
+    const char *what = "setup";
+    if (!o->own_tls) {
+        usock_tls_ctx *c;
+        rc = usock_tls_ctx_new(&c, USOCK_TLS_CLIENT);
+        if (rc == 0 && o->o.insecure)
+            rc = usock_tls_ctx_set_verify(c, USOCK_TLS_CERT_NONE);
+        if (rc == 0 && (o->o.cafile || o->o.capath)) {
+            what = o->o.cafile ? o->o.cafile : o->o.capath;
+            rc = usock_tls_ctx_load_verify(c, o->o.cafile, o->o.capath);
+        }
+        if (rc == 0 && o->o.cert) {
+            what = o->o.cert;
+            rc = usock_tls_ctx_load_cert_chain(c, o->o.cert, o->o.key);
+        }
+        if (rc == 0)
+            o->own_tls = c;
+        else if (rc != USOCK_ETLS_UNAVAILABLE)
+            usock_tls_ctx_free(c);
+    }
+    *out = o->own_tls;
+    pthread_mutex_unlock(&o->tls_mu);
+    if (rc < 0)
+        usock__err_set(err, rc, 0, "TLS %s: %s", what, usock_strerror(rc));
+    return rc;
 }
 
 USOCK_API int usock_opener_new(usock_opener **out, const usock_opener_opts *opts)
@@ -407,6 +456,13 @@ USOCK_API int usock_opener_new(usock_opener **out, const usock_opener_opts *opts
         free(o);
         return USOCK_ENOMEM;
     }
+    pthread_mutex_init(&o->tls_mu, NULL);
+    o->o.cafile = o->o.capath = o->o.cert = o->o.key = NULL;
+    int rc = make_tls_opts(o, opts);
+    if (rc < 0) {
+        usock_opener_free(o);
+        return rc;
+    }
     *out = o;
     return 0;
 }
@@ -434,7 +490,13 @@ USOCK_API void usock_opener_free(usock_opener *o)
             o->handlers[i].h.free(o->handlers[i].self);
     free(o->handlers);
     usock__pool_shut(o->pool);
+    usock_tls_ctx_free(o->own_tls);
+    pthread_mutex_destroy(&o->tls_mu);
     free(o->user_agent);
+    free((char *)o->o.cafile);
+    free((char *)o->o.capath);
+    free((char *)o->o.cert);
+    free((char *)o->o.key);
     free(o);
 }
 
@@ -501,6 +563,7 @@ static int hop_headers(struct open_state *st, struct usock__extra *x, char **aut
     *auth = NULL;
     x->user_agent = o->user_agent;
     x->accept_encoding = o->o.accept_encoding;
+    x->tls = NULL;
     x->authorization = st->answer;
     x->cookie = NULL;
     if (!x->authorization && r->user) {
@@ -746,6 +809,8 @@ static int send_one(struct open_state *st, usock_response **res, char *cookie)
     rc = run_request_hooks(st);
     free(st->sent_auth);
     st->sent_auth = x.authorization ? strdup(x.authorization) : NULL;
+    if (rc == 0 && strcmp(st->cur->scheme, "https") == 0)
+        rc = opener_tls(st->o, &x.tls, st->err);
     if (rc == 0)
         rc = usock__exchange(st->o->pool, st->cur, &x, st->timeout, res, st->err);
     free(auth);

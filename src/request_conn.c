@@ -92,8 +92,22 @@ static int try_address(const usock_addrinfo *ai, double timeout, usock **out)
     return 0;
 }
 
-int usock__connect(const struct usock__route *rt, double timeout, struct usock__conn **out,
-                   usock_urlerror *err)
+/* The handshake on a connected socket; the error's detail says what
+ * the certificate check or OpenSSL said. */
+static int start_tls(const struct usock__route *rt, usock_tls_ctx *tls, usock *s,
+                     usock_urlerror *err)
+{
+    int r = tls ? usock_tls_wrap(tls, s, rt->host, 0) : USOCK_ETLS_UNAVAILABLE;
+    if (r < 0) {
+        const char *d = usock_tls_detail(s);
+        usock__err_set(err, r, 0, "TLS with %s:%d: %s%s%s", rt->host, rt->port, usock_strerror(r),
+                       d[0] ? ": " : "", d);
+    }
+    return r;
+}
+
+int usock__connect(const struct usock__route *rt, usock_tls_ctx *tls, double timeout,
+                   struct usock__conn **out, usock_urlerror *err)
 {
     *out = NULL;
     usock_addrinfo *res;
@@ -115,6 +129,10 @@ int usock__connect(const struct usock__route *rt, double timeout, struct usock__
     usock_freeaddrinfo(res);
     if (r < 0) {
         usock__err_set(err, r, 0, "connect %s: %s", where[0] ? where : rt->host, usock_strerror(r));
+        return r;
+    }
+    if (strcmp(rt->scheme, "https") == 0 && (r = start_tls(rt, tls, s, err)) < 0) {
+        usock_close(s);
         return r;
     }
     struct usock__conn *c = calloc(1, sizeof *c);

@@ -34,7 +34,7 @@ struct usock__stream_ops {
  * changes host and port to the proxy's and adds itself to the key; TLS
  * adds its scheme. */
 struct usock__route {
-    const char *scheme; /* "http" */
+    const char *scheme; /* "http" or "https" */
     const char *host;   /* as in the URL, without brackets */
     int port;
     char key[300]; /* "http://host:port": the pool's key */
@@ -79,9 +79,10 @@ void usock__pool_put(struct usock__pool *p, struct usock__conn *c);
 /* Closes every idle connection. */
 void usock__pool_clear(struct usock__pool *p);
 /* A new connection for route: resolve, connect (each address in turn,
- * each attempt bounded by timeout). err's detail names the step. */
-int usock__connect(const struct usock__route *rt, double timeout, struct usock__conn **out,
-                   usock_urlerror *err);
+ * each attempt bounded by timeout), and for https the TLS handshake with
+ * tls (NULL: USOCK_ETLS_UNAVAILABLE). err's detail names the step. */
+int usock__connect(const struct usock__route *rt, usock_tls_ctx *tls, double timeout,
+                   struct usock__conn **out, usock_urlerror *err);
 void usock__conn_close(struct usock__conn *c); /* NULL ok */
 
 /* ---- Request ------------------------------------------------------------- */
@@ -175,6 +176,7 @@ struct usock__extra {
     const char *cookie;        /* or NULL */
     const char *user_agent;
     int accept_encoding;
+    usock_tls_ctx *tls; /* for https */
 };
 
 /* Sends r on a pooled or new connection and reads the response's head

@@ -917,7 +917,7 @@ int usock__exchange(struct usock__pool *pool, usock_urlrequest *r, const struct 
     struct xfer x = {.r = r, .timeout = timeout};
     int resendable = idempotent(usock__request_method(r)) && usock__request_replayable(r);
     x.c = usock__pool_get(pool, &rt, !resendable);
-    int rc = x.c ? 0 : usock__connect(&rt, timeout, &x.c, err);
+    int rc = x.c ? 0 : usock__connect(&rt, ex->tls, timeout, &x.c, err);
     if (rc == 0)
         rc = attempt(&x, res, ex);
     /* Once, on a new connection, when sending twice cannot hurt. */
@@ -925,7 +925,7 @@ int usock__exchange(struct usock__pool *pool, usock_urlrequest *r, const struct 
         usock__conn_close(x.c);
         x = (struct xfer){.r = r, .timeout = timeout};
         res->len = 0;
-        rc = usock__connect(&rt, timeout, &x.c, err);
+        rc = usock__connect(&rt, ex->tls, timeout, &x.c, err);
         if (rc == 0)
             rc = attempt(&x, res, ex);
     }

@@ -101,13 +101,39 @@ static ssize_t count_out(usock *s, ssize_t r)
     return r;
 }
 
+int64_t usock__deadline(const usock *s)
+{
+    return deadline_of(s);
+}
+
+int usock__wait(usock *s, int events, int64_t deadline)
+{
+    return wait_ready(s, events, deadline);
+}
+
+ssize_t usock__raw_recv(usock *s, void *buf, size_t n, int flags)
+{
+    return count_in(s, usock__sys_recv(s->fd, buf, n, flags), flags);
+}
+
+ssize_t usock__raw_send(usock *s, const void *buf, size_t n, int flags)
+{
+    return count_out(s, usock__sys_send(s->fd, buf, n, flags));
+}
+
+/* Through the layer when there is one (which counts the wire's bytes). */
 static ssize_t io_recv(usock *s, void *buf, size_t n, int flags, int64_t deadline)
 {
     for (;;) {
-        ssize_t r = usock__sys_recv(s->fd, buf, n, flags);
-        if (!should_wait(s, r))
-            return count_in(s, r, flags);
-        int w = wait_ready(s, USOCK_POLLIN, deadline);
+        int want = USOCK_POLLIN;
+        ssize_t r = s->layer ? s->layer->recv(s, buf, n, flags, &want)
+                             : usock__raw_recv(s, buf, n, flags);
+        if (!should_wait(s, r)) {
+            if (r > 0 && s->layer && s->layer->pending(s))
+                usock__poll_note_buffered(s); /* more is in, decrypted or not */
+            return r;
+        }
+        int w = wait_ready(s, want, deadline);
         if (w < 0)
             return w;
     }
@@ -116,10 +142,12 @@ static ssize_t io_recv(usock *s, void *buf, size_t n, int flags, int64_t deadlin
 static ssize_t io_send(usock *s, const void *buf, size_t n, int flags, int64_t deadline)
 {
     for (;;) {
-        ssize_t r = usock__sys_send(s->fd, buf, n, flags);
+        int want = USOCK_POLLOUT;
+        ssize_t r = s->layer ? s->layer->send(s, buf, n, flags, &want)
+                             : usock__raw_send(s, buf, n, flags);
         if (!should_wait(s, r))
-            return count_out(s, r);
-        int w = wait_ready(s, USOCK_POLLOUT, deadline);
+            return r;
+        int w = wait_ready(s, want, deadline);
         if (w < 0)
             return w;
     }
@@ -240,6 +268,8 @@ USOCK_API int usock_close(usock *s)
     if (!s)
         return 0;
     usock__poll_forget(s);
+    if (s->layer)
+        s->layer->close(s);
     int r = usock__sys_close(s->fd);
     if (s->wfd >= 0 && s->wfd != s->fd)
         usock__sys_close(s->wfd); /* a pipe waker's other end */
@@ -342,6 +372,21 @@ USOCK_API ssize_t usock_send(usock *s, const void *buf, size_t n)
     return usock_send_flags(s, buf, n, 0);
 }
 
+/* sendfile under a layer (TLS): the file's bytes pass through here, a
+ * piece per call, as sendfile may send less than asked. A retry after
+ * EAGAIN reads the same bytes again, as TLS wants them. */
+static ssize_t send_file_copy(usock *s, int fd, off_t *offset, size_t n, int64_t deadline)
+{
+    char buf[16384];
+    ssize_t r = usock__sys_pread(fd, buf, n < sizeof buf ? n : sizeof buf, *offset);
+    if (r <= 0)
+        return r;
+    r = io_send(s, buf, (size_t)r, 0, deadline);
+    if (r > 0)
+        *offset += r;
+    return r;
+}
+
 USOCK_API ssize_t usock_sendfile(usock *s, int fd, off_t *offset, size_t n)
 {
     if (!s || fd < 0 || !offset || *offset < 0)
@@ -349,6 +394,8 @@ USOCK_API ssize_t usock_sendfile(usock *s, int fd, off_t *offset, size_t n)
     if (s->err)
         return take_error(s);
     int64_t deadline = deadline_of(s);
+    if (s->layer)
+        return send_file_copy(s, fd, offset, n, deadline);
     for (;;) {
         ssize_t r = usock__sys_sendfile(s->fd, fd, offset, n);
         if (!should_wait(s, r))
@@ -519,6 +566,8 @@ USOCK_API ssize_t usock_sendto_flags(usock *s, const void *buf, size_t n, const 
         return USOCK_EINVAL;
     if (s->err)
         return take_error(s);
+    if (s->layer)
+        return USOCK_EISCONN; /* a stream under a layer has its peer */
     int64_t deadline = deadline_for(s, flags);
     for (;;) {
         ssize_t r = usock__sys_sendto(s->fd, buf, n, to, flags);
@@ -565,6 +614,12 @@ USOCK_API ssize_t usock_recvfrom_flags(usock *s, void *buf, size_t n, usock_addr
     if (s->err)
         return take_error(s);
     int64_t deadline = deadline_for(s, flags);
+    if (s->layer) { /* a stream: its bytes, from its peer */
+        ssize_t r = io_recv(s, buf, n, flags, deadline);
+        if (r >= 0 && from && usock__sys_getpeername(s->fd, from) < 0)
+            memset(from, 0, sizeof *from);
+        return r;
+    }
     for (;;) {
         ssize_t r = usock__sys_recvfrom(s->fd, buf, n, from, flags);
         if (!should_wait(s, r)) {

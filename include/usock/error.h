@@ -164,7 +164,17 @@ extern "C" {
     X(EBODY_NOT_REPLAYABLE, -4204, "Request body cannot be sent again")                     \
     X(EBAD_CONTENT_ENCODING, -4205, "Invalid compressed HTTP body")                         \
     X(ECOOKIE_FILE, -4206, "Malformed cookie file")                                         \
-    X(EUNSUPPORTED_SCHEME, -4207, "Unsupported URL scheme")
+    X(EUNSUPPORTED_SCHEME, -4207, "Unsupported URL scheme")                                 \
+    /* The TLS layer's (tls.h): */                                                          \
+    X(ETLS, -4301, "TLS error")                                                             \
+    X(ETLS_UNAVAILABLE, -4302, "TLS support not built in")                                  \
+    X(ETLS_HANDSHAKE, -4303, "TLS handshake failed")                                        \
+    X(ETLS_VERSION, -4304, "TLS protocol version not supported by the peer")                \
+    X(ETLS_UNKNOWN_CA, -4305, "TLS certificate from an unknown authority")                  \
+    X(ETLS_EXPIRED, -4306, "TLS certificate expired or not yet valid")                      \
+    X(ETLS_HOSTNAME, -4307, "TLS certificate does not match the host name")                 \
+    X(ETLS_CERT, -4308, "TLS certificate verification failed")                              \
+    X(ETLS_FILE, -4309, "Cannot load a TLS certificate, key or CA file")
 
 /* The constants: USOCK_EPERM == -EPERM, ..., USOCK_EAI_NONAME == -3008.
  * An enum (int) rather than macros, so that the table above stays the

@@ -1,8 +1,8 @@
 /* request.h -- urllib.request in C: urlopen, Request, the response,
  * openers with handler chains (redirects, basic auth, cookies, error
  * processing), install_opener, and a keep-alive connection pool per
- * opener. http: URLs; https and proxies come underneath without changing
- * this API. Built on the socket, url and http layers. */
+ * opener. http: and https: URLs. Built on the socket, tls, url and http
+ * layers. */
 #ifndef USOCK_REQUEST_H
 #define USOCK_REQUEST_H
 
@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "usock/socket.h"
+#include "usock/tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -131,6 +132,15 @@ typedef struct usock_opener_opts {
     int max_idle;               /* idle pooled connections per (scheme, host, port); 4 */
     double idle_timeout;        /* a pooled connection is dropped after; 30 s */
     const char *user_agent;     /* "usock/VERSION" */
+    /* https (tls.h). tls: a client context of one's own (the opener does
+     * not own it), or NULL: the opener makes one at its first https
+     * request, from what follows. It checks the server's certificate
+     * against the system's CAs (or cafile/capath) and its host name, and
+     * resumes TLS sessions across its connections to a server. */
+    usock_tls_ctx *tls;
+    const char *cafile, *capath; /* trust these CAs instead of the system's */
+    int insecure;                /* no certificate check at all (curl -k) */
+    const char *cert, *key;      /* a client certificate and its key (PEM) */
 } usock_opener_opts;
 
 USOCK_API void usock_opener_opts_init(usock_opener_opts *o);

@@ -30,6 +30,8 @@ ssize_t usock__sys_send(int fd, const void *buf, size_t n, int flags);
 /* Up to n bytes of file fd from *off to socket sock, *off advanced. */
 ssize_t usock__sys_sendfile(int sock, int fd, off_t *off, size_t n);
 ssize_t usock__sys_recv(int fd, void *buf, size_t n, int flags);
+/* Up to n bytes of file fd at off (its position unchanged). */
+ssize_t usock__sys_pread(int fd, void *buf, size_t n, off_t off);
 ssize_t usock__sys_sendto(int fd, const void *buf, size_t n, const usock_addr *to, int flags);
 ssize_t usock__sys_recvfrom(int fd, void *buf, size_t n, usock_addr *from, int flags);
 int usock__sys_setsockopt(int fd, int level, int name, const void *val, socklen_t len);

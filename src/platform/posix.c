@@ -170,6 +170,17 @@ ssize_t usock__sys_recv(int fd, void *buf, size_t n, int flags)
     }
 }
 
+ssize_t usock__sys_pread(int fd, void *buf, size_t n, off_t off)
+{
+    for (;;) {
+        ssize_t r = pread(fd, buf, n, off);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return fail();
+    }
+}
+
 ssize_t usock__sys_sendto(int fd, const void *buf, size_t n, const usock_addr *to, int flags)
 {
     for (;;) {

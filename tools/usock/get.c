@@ -25,9 +25,10 @@ static const char usage_get[] =
     "                 [-X METHOD] [-d DATA | --data-file FILE] [-L] [--max-redirs N]\n"
     "                 [-t SECONDS] [-b/--cookie FILE] [-c/--cookie-jar FILE]\n"
     "                 [--compressed | --no-compressed] [--fail] [-s] [--progress]\n"
+    "                 [--cacert FILE] [--capath DIR] [-k] [--cert FILE] [--key FILE]\n"
     "\n"
-    "Fetches http:// URLs as curl does, the body to stdout. Several URLs to one\n"
-    "server reuse one connection.\n"
+    "Fetches http:// and https:// URLs as curl does, the body to stdout. Several\n"
+    "URLs to one server reuse one connection.\n"
     "\n"
     "  -o FILE          write the next URL's body to FILE (one -o per URL; - stdout)\n"
     "  -O               write it to a file named as the URL's last path segment\n"
@@ -49,6 +50,11 @@ static const char usage_get[] =
     "  --fail           an HTTP error (>= 400) prints no body and exits 22\n"
     "  -s               silent: no progress bar, no error messages\n"
     "  --progress       a progress bar on stderr even when it is not a terminal\n"
+    "  --cacert FILE    https: trust the CAs of FILE (PEM) instead of the system's\n"
+    "  --capath DIR     https: ... or of DIR (hashed, as c_rehash makes it)\n"
+    "  -k, --insecure   https: do not check the server's certificate\n"
+    "  --cert FILE      https: a client certificate (PEM; its key too, or --key)\n"
+    "  --key FILE       https: the client certificate's key (PEM)\n"
     "\n"
     "exit status: 0 success, 1 network or file error, 2 usage error, 22 HTTP\n"
     "error with --fail; with several URLs, the first failure's\n";
@@ -65,6 +71,8 @@ struct get {
     int ndatas;
     const char **lists;
     const char *data_file, *user, *method, *cookie, *cookie_jar;
+    const char *cacert, *capath, *cert, *key;
+    int insecure;
     int include, head, follow, max_redirs, fail, silent, progress, compressed;
     int tty_out, tty_err; /* stdout, stderr are terminals */
     double timeout;
@@ -119,6 +127,14 @@ static int option_value(struct get *g, const char *name, const char *v)
         g->cookie = v;
     } else if (!strcmp(name, "-c") || !strcmp(name, "--cookie-jar")) {
         g->cookie_jar = v;
+    } else if (!strcmp(name, "--cacert")) {
+        g->cacert = v;
+    } else if (!strcmp(name, "--capath")) {
+        g->capath = v;
+    } else if (!strcmp(name, "--cert")) {
+        g->cert = v;
+    } else if (!strcmp(name, "--key")) {
+        g->key = v;
     }
     return 0;
 }
@@ -127,8 +143,8 @@ static int option_value(struct get *g, const char *name, const char *v)
 static int option_flag(struct get *g, const char *name)
 {
     static const char *const flags[] = {
-        "-O",     "-i", "-I", "-L",        "--compressed", "--no-compressed",
-        "--fail", "-f", "-s", "--progress"};
+        "-O",     "-i", "-I", "-L",         "--compressed", "--no-compressed",
+        "--fail", "-f", "-s", "--progress", "-k",           "--insecure"};
     size_t i = 0;
     while (i < sizeof flags / sizeof flags[0] && strcmp(name, flags[i]))
         i++;
@@ -143,6 +159,8 @@ static int option_flag(struct get *g, const char *name)
     case 7: g->fail = 1; return 1;
     case 8: g->silent = 1; return 1;
     case 9: g->progress = 1; return 1;
+    case 10:
+    case 11: g->insecure = 1; return 1;
     default: return 0;
     }
 }
@@ -160,7 +178,8 @@ static int parse(struct get *g, int argc, char **argv)
     g->datas = g->headers + argc + 1;
     static const char *const with_value[] = {"-o", "-H",          "-d",           "-u",
                                              "-X", "--data-file", "--max-redirs", "-t",
-                                             "-b", "--cookie",    "-c",           "--cookie-jar"};
+                                             "-b", "--cookie",    "-c",           "--cookie-jar",
+                                             "--cacert", "--capath", "--cert",    "--key"};
     int only_urls = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -199,6 +218,8 @@ static int parse(struct get *g, int argc, char **argv)
         return cli_usage_error("get", "%s", "missing URL");
     if (g->ndatas && g->data_file)
         return cli_usage_error("get", "%s", "-d and --data-file exclude each other");
+    if (g->key && !g->cert)
+        return cli_usage_error("get", "%s", "--key needs --cert");
     return -1;
 }
 
@@ -530,6 +551,11 @@ static int make_opener(const struct get *g, usock_opener **op, usock_passwords *
     usock_opener_opts_init(&o);
     o.max_redirects = !g->follow ? 0 : g->max_redirs >= 0 ? g->max_redirs : CURL_MAX_REDIRS;
     o.accept_encoding = g->compressed;
+    o.cafile = g->cacert;
+    o.capath = g->capath;
+    o.insecure = g->insecure;
+    o.cert = g->cert;
+    o.key = g->key;
     int rc = 0;
     if (g->user) {
         char *user = strdup(g->user);
