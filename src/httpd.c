@@ -54,7 +54,7 @@
 /* C_LINGER: answered and shut down for writing; what the peer still sends
  * is read and dropped for a while, so that the close does not reset the
  * connection (and destroy the answer) while its bytes are unread. */
-enum cstate { C_IDLE, C_HEAD, C_BODY, C_CLOSING, C_LINGER };
+enum cstate { C_TLS, C_IDLE, C_HEAD, C_BODY, C_CLOSING, C_LINGER }; /* C_TLS: handshaking */
 #define LINGER_MS 2000
 
 struct route {
@@ -1296,9 +1296,35 @@ static int accept_some(struct worker *w)
         w->nconns++;
         atomic_fetch_add(&w->h->conns_open, 1);
         atomic_fetch_add(&w->h->conns_total, 1);
-        go_idle(c);
+        if (!w->h->o.tls) {
+            go_idle(c);
+        } else if (usock_tls_wrap(w->h->o.tls, s, NULL, USOCK_TLS_DEFER_HANDSHAKE) == 0) {
+            c->state = C_TLS; /* the handshake waits for the client's hello */
+            c->deadline = w->now + secs_ms(w->h->o.header_timeout);
+        } else {
+            conn_close(c);
+        }
     }
     return 1;
+}
+
+/* The TLS handshake, a step at each readiness; then the connection is
+ * idle, and what the client sent after it is read at once. */
+static void on_handshake(struct conn *c)
+{
+    int want;
+    int rc = usock_tls_handshake(c->sock, &want);
+    if (rc == USOCK_EAGAIN) {
+        set_events(c, want);
+        return;
+    }
+    if (rc < 0) {
+        conn_close(c);
+        return;
+    }
+    go_idle(c);
+    set_events(c, USOCK_POLLIN);
+    on_readable(c);
 }
 
 /* Once a turn: timeouts, and a graceful stop's progress. */
@@ -1309,7 +1335,8 @@ static void sweep(struct worker *w, long long now, int stopping)
         struct conn *nx = c->lnext;
         int busy = c->out.len > c->out.off || c->fd >= 0 || c->next;
         if (stopping && !busy &&
-            (c->state == C_IDLE || c->state == C_HEAD || c->state == C_LINGER)) {
+            (c->state == C_TLS || c->state == C_IDLE || c->state == C_HEAD ||
+             c->state == C_LINGER)) {
             conn_close(c); /* idle, or a request not yet whole */
         } else if (c->deadline && now >= c->deadline) {
             if ((c->state == C_BODY || (c->state == C_HEAD && c->in_len > c->pos)) && !busy) {
@@ -1386,7 +1413,9 @@ static void *worker_main(void *arg)
                 accept_some(w);
             } else if (ev[i].udata && ev[i].sock) {
                 struct conn *c = ev[i].udata;
-                if (ev[i].revents & USOCK_POLLOUT)
+                if (c->state == C_TLS)
+                    on_handshake(c);
+                else if (ev[i].revents & USOCK_POLLOUT)
                     advance(c);
                 else
                     on_readable(c);

@@ -13,6 +13,7 @@
 #include "usock/http.h"
 #include "usock/poll.h"
 #include "usock/socket.h"
+#include "usock/tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +60,12 @@ typedef struct usock_httpd_opts {
      * any worker, serialized by the server. NULL: no log. */
     void (*log)(const char *line, void *udata);
     void *log_udata;
+    /* HTTPS: a server context (tls.h) with its certificate, shared by the
+     * workers (the server does not own it; it must outlive the server).
+     * Each connection's handshake runs on its worker's event loop and must
+     * end within header_timeout. ALPN "http/1.1" when the context sets it.
+     * NULL: plain HTTP. */
+    usock_tls_ctx *tls;
 } usock_httpd_opts;
 
 /* Fills *o with the defaults above. */

@@ -35,6 +35,7 @@ struct opts {
     int quiet;         /* -q (serve: no access log) */
     int no_status;     /* --no-status (serve) */
     const char *log;   /* --log FILE (serve) */
+    const char *tls_cert, *tls_key; /* --tls-cert, --tls-key (serve) */
     char *pos[3];      /* positional arguments */
     int npos;
     int argc;          /* the arguments after the command's name, for */

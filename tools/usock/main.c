@@ -36,6 +36,7 @@ static const char usage_main[] =
     "                                        TCP, UDP or Unix echo server\n"
     "  udp HOST PORT MESSAGE [-t SECONDS]    send a datagram, print the reply\n"
     "  serve [DIR] [-b ADDR] [-p PORT] [-w WORKERS] [-q] [--no-status] [--log FILE]\n"
+    "        [--tls-cert FILE --tls-key FILE]\n"
     "                                        HTTP/1.1 server of the files in DIR\n"
     "  get URL... [-o FILE] [-O] [-i] [-I] [-u USER:PASS] [-H 'Name: value']... [-L] ...\n"
     "                                        fetch URLs as curl does\n"
@@ -59,6 +60,7 @@ static const struct optdef optdefs[] = {
     {"--once", 'O', 0},  {"--upper", 'U', 0}, {"-h", 'h', 0},   {"--help", 'h', 0},
     {"-O", 'D', 1},      {"--mode", 'm', 1}, {"--workers", 'w', 1}, {"--unix", 'x', 1},
     {"-w", 'w', 1},      {"-q", 'q', 0},     {"--no-status", 'S', 0}, {"--log", 'L', 1},
+    {"--tls-cert", 'C', 1}, {"--tls-key", 'K', 1},
 };
 
 static const struct {
@@ -142,6 +144,8 @@ static int apply_option(struct opts *o, char key, const char *name, const char *
     case 'q': o->quiet = 1; break;
     case 'S': o->no_status = 1; break;
     case 'L': o->log = val; break;
+    case 'C': o->tls_cert = val; break;
+    case 'K': o->tls_key = val; break;
     case 'x':
         if (*val == '\0')
             return cli_usage_error(o->cmd, "%s", "empty --unix PATH");

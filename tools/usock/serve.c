@@ -10,7 +10,7 @@
 
 static const char usage_serve[] =
     "usage: usock serve [DIR] [-b ADDR] [-p PORT] [-w WORKERS] [-q] [--no-status]\n"
-    "                   [--log FILE]\n"
+    "                   [--log FILE] [--tls-cert FILE --tls-key FILE]\n"
     "\n"
     "HTTP/1.1 server of the files under DIR (default: the current directory):\n"
     "keep-alive, pipelining, ranges, 304s, directory listings, and a live\n"
@@ -24,7 +24,10 @@ static const char usage_serve[] =
     "  -q            no access log\n"
     "  --no-status   no /_status page\n"
     "  --log FILE    the access log (Common Log Format) to FILE, appended,\n"
-    "                instead of stderr\n";
+    "                instead of stderr\n"
+    "  --tls-cert FILE  serve HTTPS with this certificate (PEM, its chain after\n"
+    "                it); ALPN http/1.1\n"
+    "  --tls-key FILE   the certificate's private key (PEM)\n";
 
 static usock_httpd *volatile running;
 
@@ -44,6 +47,41 @@ static void log_line(const char *line, void *udata)
     fprintf(f, "%s\n", line);
 }
 
+/* The server's TLS context: its certificate, ALPN http/1.1. */
+static int make_tls(const struct opts *o, usock_tls_ctx **out)
+{
+    static const char *const alpn[] = {"http/1.1"};
+    int rc = usock_tls_ctx_new(out, USOCK_TLS_SERVER);
+    if (rc == 0 && (rc = usock_tls_ctx_load_cert_chain(*out, o->tls_cert, o->tls_key)) < 0) {
+        usock_tls_ctx_free(*out);
+        return cli_fail("serve", o->tls_cert, rc);
+    }
+    if (rc == 0)
+        rc = usock_tls_ctx_set_alpn(*out, alpn, 1);
+    if (rc < 0) {
+        usock_tls_ctx_free(*out);
+        return cli_fail("serve", "TLS", rc);
+    }
+    return 0;
+}
+
+/* Serves until a signal stops it (gracefully). */
+static int serve_until_stopped(usock_httpd *h, usock_addr *a, char *text)
+{
+    if (usock_httpd_address(h, a) == 0)
+        (void)usock_addr_format(a, text, HOSTPORT_LEN);
+    running = h;
+    cli_on_signals(on_signal);
+    /* bound already: connections that come now wait in the backlog */
+    fprintf(stderr, "listening on %s\n", text);
+    int rc = usock_httpd_start(h);
+    if (rc == 0 && cli_stop_signal)
+        usock_httpd_stop(h);
+    usock_httpd_wait(h);
+    running = NULL;
+    return rc < 0 ? cli_fail("serve", text, rc) : 0;
+}
+
 static int run_serve(struct opts *o)
 {
     const char *dir = o->npos > 0 ? o->pos[0] : ".";
@@ -60,55 +98,43 @@ static int run_serve(struct opts *o)
     if (!S_ISDIR(st.st_mode))
         return cli_fail("serve", dir, USOCK_ENOTDIR);
 
+    if (!o->tls_cert != !o->tls_key)
+        return cli_usage_error(o->cmd, "%s", "--tls-cert and --tls-key go together");
+    usock_tls_ctx *tls = NULL;
+    int rc = o->tls_cert ? make_tls(o, &tls) : 0;
+    if (rc != 0)
+        return rc;
     FILE *logf = NULL;
     if (o->log && !o->quiet) {
         logf = fopen(o->log, "a");
-        if (!logf)
+        if (!logf) {
+            usock_tls_ctx_free(tls);
             return cli_fail("open", o->log, -errno);
+        }
         setvbuf(logf, NULL, _IOLBF, 0);
     }
     usock_httpd_opts ho;
     usock_httpd_opts_init(&ho);
+    ho.tls = tls;
     ho.workers = o->workers;
     ho.status_page = !o->no_status;
     if (!o->quiet) {
         ho.log = log_line;
         ho.log_udata = logf ? logf : stderr;
     }
-    usock_httpd *h;
-    int rc = usock_httpd_new(&h, &a, &ho);
-    if (rc < 0) {
-        if (logf)
-            fclose(logf);
-        return cli_fail("bind", text, rc);
-    }
-    if ((rc = usock_httpd_route_static(h, "/", dir)) < 0) {
-        usock_httpd_close(h);
-        if (logf)
-            fclose(logf);
-        return cli_fail("serve", dir, rc);
-    }
-    if (usock_httpd_address(h, &a) == 0)
-        (void)usock_addr_format(&a, text, sizeof text);
-    running = h;
-    cli_on_signals(on_signal);
-    /* bound already: connections that come now wait in the backlog */
-    fprintf(stderr, "listening on %s\n", text);
-    if ((rc = usock_httpd_start(h)) < 0) {
-        running = NULL;
-        usock_httpd_close(h);
-        if (logf)
-            fclose(logf);
-        return cli_fail("serve", text, rc);
-    }
-    if (cli_stop_signal)
-        usock_httpd_stop(h);
-    usock_httpd_wait(h);
-    running = NULL;
+    usock_httpd *h = NULL;
+    int status;
+    if ((rc = usock_httpd_new(&h, &a, &ho)) < 0)
+        status = cli_fail("bind", text, rc);
+    else if ((rc = usock_httpd_route_static(h, "/", dir)) < 0)
+        status = cli_fail("serve", dir, rc);
+    else
+        status = serve_until_stopped(h, &a, text);
     usock_httpd_close(h);
+    usock_tls_ctx_free(tls);
     if (logf)
         fclose(logf);
-    return 0;
+    return status;
 }
 
-const struct command cmd_serve = {"serve", "bpwqSLh", 0, 1, 0, usage_serve, run_serve};
+const struct command cmd_serve = {"serve", "bpwqSLCKh", 0, 1, 0, usage_serve, run_serve};
