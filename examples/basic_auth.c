@@ -33,8 +33,9 @@
  * body as it came. The uri and the URL are arguments so that they can
  * name a local server (the demo's stand-in asks for realm 'PDQ
  * Application'): the seed's own pair could never meet, its uri naming
- * another host than its URL. http: URLs only until TLS comes (the next
- * issue); an https uri is fine, it only selects where the password goes.
+ * another host than its URL. Both may be https (the demo's stand-in
+ * speaks HTTPS, its certificate from a CA the demo makes and names in
+ * SSL_CERT_FILE, as urlopen_read.c tells).
  *
  * An HTTP error answer (4xx, 5xx: urllib's HTTPError), a wrong password's
  * second 401 among them, is one stderr line, "basic_auth: GET URL: 401

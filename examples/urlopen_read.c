@@ -17,11 +17,12 @@
  * read(300)), the bytes printed as print() prints a bytes object
  * (b'...' with \r, \n, \xhh escapes), usock_response_close.
  *
- * http: URLs only for now. The seed's https URL needs TLS, which comes
- * with the next issue underneath the same calls; until then it fails with
- * "urlopen_read: https://www.cnn.co.jp: Unsupported URL scheme" (status 1):
- * give an http URL on the command line (the demo gives its local
- * stand-in's).
+ * http: and https: URLs, as the seed's. An https server's certificate is
+ * checked against the system's CAs and the URL's host name, as urllib
+ * checks it; OpenSSL's SSL_CERT_FILE names another CA file (the demo
+ * trusts its own CA so, for its local stand-in). A failed check is one
+ * line, "urlopen_read: TLS with HOST:PORT: TLS certificate from an unknown
+ * authority: ...", and status 1 (urllib's URLError).
  *
  * Differences from the seed, where Python would end in a traceback: an
  * HTTP error answer (4xx, 5xx: HTTPError) is one stderr line, "urlopen_read:

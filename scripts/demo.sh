@@ -58,7 +58,7 @@ start() {
 wait_port() {
     local name=$1 i line
     for ((i = 0; i < 100; i++)); do
-        line=$(grep -m1 '^listening on ' "$TMP/$name.out" 2>/dev/null)
+        line=$(grep -h -m1 '^listening on ' "$TMP/$name.out" "$TMP/$name.err" 2>/dev/null)
         if [ -n "$line" ]; then
             PORT=${line##*:}
             return 0
@@ -98,6 +98,28 @@ run() {
     head -c 4000 "$TMP/$name.out"
     cat "$TMP/$name.err"
     [ "$RC" -eq 0 ] || echo "(exit status $RC)"
+}
+
+# run, trusting the demo's CA as Python's urllib would: OpenSSL's
+# SSL_CERT_FILE names the CA file in place of the system's store (the
+# programs verify the certificate and its host name; nothing is skipped).
+run_tls() {
+    echo "\$ export SSL_CERT_FILE=${TMP}/tls/ca.pem"
+    SSL_CERT_FILE=$TMP/tls/ca.pem run "$@"
+}
+
+# The demo's own CA and a certificate it signs for localhost and
+# 127.0.0.1: the HTTPS stand-ins' (never -k: the clients check it).
+make_ca() {
+    local d=$TMP/tls
+    mkdir -p "$d"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/san"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj '/CN=usock demo CA' -keyout "$d/ca.key" -out "$d/ca.pem" 2>"$d/log" &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=localhost' \
+        -keyout "$d/server.key" -out "$d/server.csr" 2>>"$d/log" &&
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -CAcreateserial -days 2 -extfile "$d/san" -out "$d/server.pem" 2>>"$d/log"
 }
 
 show_server() {
@@ -149,7 +171,8 @@ cat >"$TMP/auth_server.py" <<'PY'
 # The www.example.com of the Basic auth seed: an http.server whose pages
 # need klem's password in realm "PDQ Application". Each request is logged
 # on stdout: "GET PATH 401 (no credentials)" or "GET PATH 200 (Basic klem)".
-import base64, http.server
+# With CERT and KEY as arguments it speaks HTTPS, as the seed's mahler:8092.
+import base64, http.server, ssl, sys
 GOOD = 'Basic ' + base64.b64encode(b'klem:kadidd!ehopper').decode()
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
@@ -173,6 +196,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 srv = Server(('127.0.0.1', 0), Handler)
+if len(sys.argv) == 3:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 print('listening on 127.0.0.1:%d' % srv.server_address[1], flush=True)
 srv.serve_forever()
 PY
@@ -300,7 +327,7 @@ sys.exit(open(sys.argv[1]).read() != want)
 PY
         flunk urlopen_read "output is not print(f.read(300)) of news.html"
     else
-        pass urlopen_read
+        demo_urlopen_https
     fi
 
     echo
@@ -320,12 +347,37 @@ PY
     wait "$pid" 2>/dev/null
 }
 
+# The seed's URL is https: the same over TLS, from usock serve with the
+# demo CA's certificate.
+demo_urlopen_https() {
+    echo
+    start tls_serve "$BUILD/tools/usock" serve "$WWW" -p 0 -q \
+        --tls-cert "$TMP/tls/server.pem" --tls-key "$TMP/tls/server.key"
+    local pid=$LAST_PID PORT # its own: the caller's server goes on
+    wait_port tls_serve || { flunk urlopen_read "usock serve --tls-cert did not start"; return; }
+    run_tls urlopen_read "$EX/urlopen_read" "https://localhost:$PORT/news.html"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    if [ "$RC" -ne 0 ]; then
+        flunk urlopen_read "https: exit status $RC"
+    elif ! python3 - "$TMP/urlopen_read.out" "$WWW/news.html" <<'PY'; then
+import sys
+want = repr(open(sys.argv[2], 'rb').read(300)) + '\n'
+sys.exit(open(sys.argv[1]).read() != want)
+PY
+        flunk urlopen_read "https: output is not print(f.read(300)) of news.html"
+    else
+        pass urlopen_read
+    fi
+}
+
 demo_basic_auth() {
-    say "basic_auth (urllib.request HTTPBasicAuthHandler), to a server asking for realm \"PDQ Application\""
-    start auth_server python3 -u "$TMP/auth_server.py"
+    say "basic_auth (urllib.request HTTPBasicAuthHandler), to an HTTPS server asking" \
+        "for realm \"PDQ Application\" (its certificate from the demo's CA)"
+    start auth_server python3 -u "$TMP/auth_server.py" "$TMP/tls/server.pem" "$TMP/tls/server.key"
     local pid=$LAST_PID want
     wait_port auth_server || { flunk basic_auth "stand-in did not start"; return; }
-    run basic_auth "$EX/basic_auth" "http://127.0.0.1:$PORT/" "http://127.0.0.1:$PORT/login.html"
+    run_tls basic_auth "$EX/basic_auth" "https://localhost:$PORT/" "https://localhost:$PORT/login.html"
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     show_server auth_server
@@ -475,6 +527,7 @@ demo_upload() {
 }
 
 demo_telnet
+make_ca || { echo "!! openssl could not make the demo's CA:"; cat "$TMP/tls/log"; }
 demo_http
 demo_basic_auth
 demo_pins
