@@ -370,6 +370,7 @@ struct usock_opener {
     struct usock__pool *pool;
     pthread_mutex_t tls_mu;
     usock_tls_ctx *own_tls; /* made at the first https request */
+    struct usock__proxies proxies;
 };
 
 USOCK_API void usock_opener_opts_init(usock_opener_opts *o)
@@ -458,7 +459,10 @@ USOCK_API int usock_opener_new(usock_opener **out, const usock_opener_opts *opts
     }
     pthread_mutex_init(&o->tls_mu, NULL);
     o->o.cafile = o->o.capath = o->o.cert = o->o.key = NULL;
+    o->o.proxy = o->o.no_proxy = NULL; /* read into o->proxies */
     int rc = make_tls_opts(o, opts);
+    if (rc == 0)
+        rc = usock__proxies_init(&o->proxies, opts->proxy, opts->no_proxy);
     if (rc < 0) {
         usock_opener_free(o);
         return rc;
@@ -491,6 +495,7 @@ USOCK_API void usock_opener_free(usock_opener *o)
     free(o->handlers);
     usock__pool_shut(o->pool);
     usock_tls_ctx_free(o->own_tls);
+    usock__proxies_free(&o->proxies);
     pthread_mutex_destroy(&o->tls_mu);
     free(o->user_agent);
     free((char *)o->o.cafile);
@@ -564,6 +569,7 @@ static int hop_headers(struct open_state *st, struct usock__extra *x, char **aut
     x->user_agent = o->user_agent;
     x->accept_encoding = o->o.accept_encoding;
     x->tls = NULL;
+    x->proxy = usock__proxy_for(&o->proxies, r);
     x->authorization = st->answer;
     x->cookie = NULL;
     if (!x->authorization && r->user) {

@@ -106,14 +106,65 @@ static int start_tls(const struct usock__route *rt, usock_tls_ctx *tls, usock *s
     return r;
 }
 
+/* CONNECT host:port through the proxy s is connected to (RFC 9110
+ * 9.3.6): a 2xx answer makes s a tunnel to the origin. The answer's head
+ * is read a byte at a time, so that nothing of the tunnel is taken. */
+static int tunnel(const struct usock__route *rt, usock *s, usock_urlerror *err)
+{
+    char buf[4096];
+    char hostport[300];
+    snprintf(hostport, sizeof hostport, strchr(rt->host, ':') ? "[%s]:%d" : "%s:%d", rt->host,
+             rt->port);
+    usock_http_writer w;
+    usock_http_writer_init(&w, buf, sizeof buf);
+    usock_http_write_request_line(&w, "CONNECT", hostport, 11);
+    usock_http_write_header(&w, "Host", hostport);
+    if (rt->proxy->auth)
+        usock_http_write_header(&w, "Proxy-Authorization", rt->proxy->auth);
+    usock_http_write_end(&w);
+    ssize_t n = usock_http_writer_done(&w);
+    int r = n < 0 ? (int)n : usock_sendall(s, buf, (size_t)n);
+    usock_http_parser p;
+    usock_http_parser_init(&p, USOCK_HTTP_RESPONSE);
+    p.lenient = 1;
+    p.head_request = 1; /* a CONNECT's answer has no body to read here */
+    usock_http_msg m;
+    usock_http_header h[32];
+    size_t len = 0;
+    while (r == 0 && len < sizeof buf) {
+        ssize_t k = usock_recv(s, buf + len, 1);
+        r = k == 0 ? USOCK_ECONNRESET : k < 0 ? (int)k : 0;
+        len += k > 0 ? 1 : 0;
+        int done = r == 0 ? usock_http_parse_head(&p, buf, len, &m, h, 32) : 0;
+        if (done < 0)
+            r = done;
+        if (done > 0)
+            break;
+    }
+    if (r == 0 && len == sizeof buf)
+        r = USOCK_EHTTP_HEAD_TOO_LARGE;
+    if (r == 0 && (m.status < 200 || m.status > 299)) {
+        usock__err_set(err, USOCK_EPROXY, m.status, "proxy %s:%d: CONNECT %s: %d %.*s",
+                       rt->proxy->host, rt->proxy->port, hostport, m.status, (int)m.reason.n,
+                       m.reason.p);
+        return USOCK_EPROXY;
+    }
+    if (r < 0)
+        usock__err_set(err, r, 0, "proxy %s:%d: CONNECT %s: %s", rt->proxy->host,
+                       rt->proxy->port, hostport, usock_strerror(r));
+    return r;
+}
+
 int usock__connect(const struct usock__route *rt, usock_tls_ctx *tls, double timeout,
                    struct usock__conn **out, usock_urlerror *err)
 {
     *out = NULL;
     usock_addrinfo *res;
-    int r = usock_getaddrinfo(rt->host, rt->port, 0, SOCK_STREAM, 0, 0, &res);
+    const char *host = rt->proxy ? rt->proxy->host : rt->host;
+    int r = usock_getaddrinfo(host, rt->proxy ? rt->proxy->port : rt->port, 0, SOCK_STREAM, 0, 0,
+                              &res);
     if (r < 0) {
-        usock__err_set(err, r, 0, "resolve %s: %s", rt->host, usock_strerror(r));
+        usock__err_set(err, r, 0, "resolve %s: %s", host, usock_strerror(r));
         return r;
     }
     /* As create_connection: each address in the resolver's order, each
@@ -128,10 +179,12 @@ int usock__connect(const struct usock__route *rt, usock_tls_ctx *tls, double tim
     }
     usock_freeaddrinfo(res);
     if (r < 0) {
-        usock__err_set(err, r, 0, "connect %s: %s", where[0] ? where : rt->host, usock_strerror(r));
+        usock__err_set(err, r, 0, "connect %s: %s", where[0] ? where : host, usock_strerror(r));
         return r;
     }
-    if (strcmp(rt->scheme, "https") == 0 && (r = start_tls(rt, tls, s, err)) < 0) {
+    int https = strcmp(rt->scheme, "https") == 0;
+    if ((https && rt->proxy && (r = tunnel(rt, s, err)) < 0) ||
+        (https && (r = start_tls(rt, tls, s, err)) < 0)) {
         usock_close(s);
         return r;
     }

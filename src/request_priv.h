@@ -5,6 +5,7 @@
  *                       handlers, errors), the default opener, urlopen
  *   request_auth.c      the password manager and Basic credentials
  *   request_conn.c      the connection path: streams, connect, the pool
+ *   request_proxy.c     which proxy a request goes through
  *   request_response.c  one exchange: the request on the wire, the
  *                       response's head, its body (framing, gzip/deflate)
  */
@@ -30,20 +31,44 @@ struct usock__stream_ops {
     void (*close)(void *s);
 };
 
-/* Where a connection goes and what it is good for. A proxy (next issue)
- * changes host and port to the proxy's and adds itself to the key; TLS
- * adds its scheme. */
+/* An HTTP proxy: where it is, and its Basic credentials. */
+struct usock__proxy {
+    char *host; /* without brackets */
+    int port;
+    char *auth; /* "Basic ..." for Proxy-Authorization, or NULL */
+};
+
+/* The opener's proxies: for http and https URLs (host NULL: none), and
+ * the hosts that go direct. */
+struct usock__proxies {
+    struct usock__proxy http, https;
+    char *no_proxy;
+};
+
+/* From proxy (one for both schemes; "" none) and no_proxy, or where they
+ * are NULL from the environment, as urllib reads it. Errors: a proxy URL's
+ * (the url layer's, USOCK_EUNSUPPORTED_SCHEME), USOCK_ENOMEM. */
+int usock__proxies_init(struct usock__proxies *p, const char *proxy, const char *no_proxy);
+void usock__proxies_free(struct usock__proxies *p);
+/* The proxy r goes through, or NULL: direct. */
+const struct usock__proxy *usock__proxy_for(const struct usock__proxies *p,
+                                            const usock_urlrequest *r);
+
+/* Where a connection goes and what it is good for. Through a proxy, an
+ * http connection goes to the proxy (one for every origin); an https one
+ * to the origin through a CONNECT tunnel. */
 struct usock__route {
     const char *scheme; /* "http" or "https" */
     const char *host;   /* as in the URL, without brackets */
     int port;
-    char key[300]; /* "http://host:port": the pool's key */
+    const struct usock__proxy *proxy; /* NULL: direct */
+    char key[600]; /* the pool's: "http://host:port", "... via proxy:port" */
 };
 
 struct usock__conn {
     const struct usock__stream_ops *ops;
     void *s;
-    char key[300];
+    char key[600];
     long long idle_since; /* monotonic ms, while in the pool */
     unsigned uses;        /* responses it carried */
     struct usock__conn *next;
@@ -176,7 +201,8 @@ struct usock__extra {
     const char *cookie;        /* or NULL */
     const char *user_agent;
     int accept_encoding;
-    usock_tls_ctx *tls; /* for https */
+    usock_tls_ctx *tls;                /* for https */
+    const struct usock__proxy *proxy; /* NULL: direct */
 };
 
 /* Sends r on a pooled or new connection and reads the response's head

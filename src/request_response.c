@@ -78,6 +78,13 @@ static int user_has(const usock_urlrequest *r, const char *name)
     return usock__headers_get(&r->headers, name) != NULL;
 }
 
+/* An http request through a proxy goes to the proxy, for the absolute
+ * URL (an https one goes through a tunnel, as to the origin). */
+static int forward(const usock_urlrequest *r, const struct usock__extra *x)
+{
+    return x->proxy && strcmp(r->scheme, "http") == 0;
+}
+
 /* The fields the client adds: each one unless the user set it. */
 static void write_own_headers(usock_http_writer *w, const usock_urlrequest *r,
                               const struct usock__extra *x, int64_t blen)
@@ -91,6 +98,8 @@ static void write_own_headers(usock_http_writer *w, const usock_urlrequest *r,
         usock_http_write_header(w, "Accept-Encoding", "gzip, deflate");
     if (x->authorization && !user_has(r, "Authorization"))
         usock_http_write_header(w, "Authorization", x->authorization);
+    if (forward(r, x) && x->proxy->auth && !user_has(r, "Proxy-Authorization"))
+        usock_http_write_header(w, "Proxy-Authorization", x->proxy->auth);
     const char *own = usock__headers_get(&r->headers, "Cookie");
     if (x->cookie && own) { /* the jar's and the request's own, as curl sends both */
         size_t n = strlen(x->cookie) + strlen(own) + 3;
@@ -118,19 +127,29 @@ static void write_own_headers(usock_http_writer *w, const usock_urlrequest *r,
 static int build_head(const usock_urlrequest *r, const struct usock__extra *x, int64_t blen,
                       char **out, size_t *n)
 {
-    size_t cap = strlen(r->target) + strlen(r->host_header) + 512;
+    char *absolute = NULL; /* the absolute-form a proxy is asked for */
+    size_t an = strlen(r->host_header) + strlen(r->target) + 8;
+    if (forward(r, x) && !(absolute = malloc(an)))
+        return USOCK_ENOMEM;
+    if (absolute)
+        snprintf(absolute, an, "http://%s%s", r->host_header, r->target);
+    const char *target = absolute ? absolute : r->target;
+    size_t cap = strlen(target) + strlen(r->host_header) + 512;
     cap += x->authorization ? strlen(x->authorization) : 0;
+    cap += forward(r, x) && x->proxy->auth ? strlen(x->proxy->auth) : 0;
     cap += x->cookie ? strlen(x->cookie) : 0;
     cap += x->user_agent ? strlen(x->user_agent) : 0;
     for (size_t i = 0; i < r->headers.n; i++)
         cap += strlen(r->headers.v[i].name) + strlen(r->headers.v[i].value) + 4;
     cap += SMALL_BODY; /* room for a small body after it */
     char *buf = malloc(cap);
-    if (!buf)
+    if (!buf) {
+        free(absolute);
         return USOCK_ENOMEM;
+    }
     usock_http_writer w;
     usock_http_writer_init(&w, buf, cap);
-    usock_http_write_request_line(&w, usock__request_method(r), r->target, 11);
+    usock_http_write_request_line(&w, usock__request_method(r), target, 11);
     write_own_headers(&w, r, x, blen);
     for (size_t i = 0; i < r->headers.n; i++) {
         const struct usock__header *h = &r->headers.v[i];
@@ -140,6 +159,7 @@ static int build_head(const usock_urlrequest *r, const struct usock__extra *x, i
         usock_http_write_header(&w, h->name, h->value);
     }
     usock_http_write_end(&w);
+    free(absolute);
     ssize_t len = usock_http_writer_done(&w);
     if (len < 0) {
         free(buf);
@@ -858,14 +878,22 @@ static int setup(usock_response *res, const usock_urlrequest *r, const struct us
 
 /* ---- the exchange ----------------------------------------------------------- */
 
-static void route_of(const usock_urlrequest *r, struct usock__route *rt)
+/* A key too long to hold is no key: that connection is never pooled. */
+static void route_of(const usock_urlrequest *r, const struct usock__proxy *proxy,
+                     struct usock__route *rt)
 {
     rt->scheme = r->scheme;
     rt->host = r->host;
     rt->port = r->port;
-    /* A proxy (next issue) goes into this key: "http://host:port via proxy".
-     * A key too long to hold is no key: that connection is never pooled. */
-    int n = snprintf(rt->key, sizeof rt->key, "%s://%s:%d", r->scheme, r->host, r->port);
+    rt->proxy = proxy;
+    int n;
+    if (!proxy)
+        n = snprintf(rt->key, sizeof rt->key, "%s://%s:%d", r->scheme, r->host, r->port);
+    else if (strcmp(r->scheme, "http") == 0) /* the proxy's, for every origin */
+        n = snprintf(rt->key, sizeof rt->key, "http via %s:%d", proxy->host, proxy->port);
+    else
+        n = snprintf(rt->key, sizeof rt->key, "%s://%s:%d via %s:%d", r->scheme, r->host,
+                     r->port, proxy->host, proxy->port);
     if (n < 0 || (size_t)n >= sizeof rt->key)
         rt->key[0] = '\0';
 }
@@ -908,7 +936,7 @@ int usock__exchange(struct usock__pool *pool, usock_urlrequest *r, const struct 
 {
     *out = NULL;
     struct usock__route rt;
-    route_of(r, &rt);
+    route_of(r, ex->proxy, &rt);
     usock_response *res = response_new();
     if (!res) {
         usock__err_set(err, USOCK_ENOMEM, 0, "%s", usock_strerror(USOCK_ENOMEM));

@@ -475,7 +475,7 @@ static int ensure_store(usock_tls_ctx *c)
 static int is_ip(const char *name)
 {
     unsigned char a[16];
-    return usock_inet_pton(AF_INET, name, a) == 1 || usock_inet_pton(AF_INET6, name, a) == 1;
+    return usock_inet_pton(AF_INET, name, a) == 0 || usock_inet_pton(AF_INET6, name, a) == 0;
 }
 
 /* SNI, the name to check and the session's key, for a client. */

@@ -165,6 +165,7 @@ extern "C" {
     X(EBAD_CONTENT_ENCODING, -4205, "Invalid compressed HTTP body")                         \
     X(ECOOKIE_FILE, -4206, "Malformed cookie file")                                         \
     X(EUNSUPPORTED_SCHEME, -4207, "Unsupported URL scheme")                                 \
+    X(EPROXY, -4208, "The proxy refused the tunnel")                                        \
     /* The TLS layer's (tls.h): */                                                          \
     X(ETLS, -4301, "TLS error")                                                             \
     X(ETLS_UNAVAILABLE, -4302, "TLS support not built in")                                  \

@@ -141,6 +141,18 @@ typedef struct usock_opener_opts {
     const char *cafile, *capath; /* trust these CAs instead of the system's */
     int insecure;                /* no certificate check at all (curl -k) */
     const char *cert, *key;      /* a client certificate and its key (PEM) */
+    /* Proxies (urllib's ProxyHandler, curl's --proxy and --noproxy).
+     * proxy: "http://[user:pass@]host[:port]" (port 1080 when absent, as
+     * curl) for http and https URLs alike; "" none; NULL: http_proxy and
+     * https_proxy from the environment, as urllib reads them. An http URL
+     * is asked of the proxy; an https one goes through a CONNECT tunnel
+     * (the TLS handshake is with the origin). The proxy URL's credentials
+     * go as Proxy-Authorization. no_proxy: the hosts that go direct, a
+     * comma-separated list of "*", names, domains (".example.com" or
+     * "example.com": it and the names under it), IP addresses and CIDR
+     * blocks ("10.0.0.0/8"); NULL: the environment's no_proxy. */
+    const char *proxy;
+    const char *no_proxy;
 } usock_opener_opts;
 
 USOCK_API void usock_opener_opts_init(usock_opener_opts *o);

@@ -26,6 +26,7 @@ static const char usage_get[] =
     "                 [-t SECONDS] [-b/--cookie FILE] [-c/--cookie-jar FILE]\n"
     "                 [--compressed | --no-compressed] [--fail] [-s] [--progress]\n"
     "                 [--cacert FILE] [--capath DIR] [-k] [--cert FILE] [--key FILE]\n"
+    "                 [--proxy URL] [--noproxy LIST]\n"
     "\n"
     "Fetches http:// and https:// URLs as curl does, the body to stdout. Several\n"
     "URLs to one server reuse one connection.\n"
@@ -55,6 +56,10 @@ static const char usage_get[] =
     "  -k, --insecure   https: do not check the server's certificate\n"
     "  --cert FILE      https: a client certificate (PEM; its key too, or --key)\n"
     "  --key FILE       https: the client certificate's key (PEM)\n"
+    "  --proxy URL      through this HTTP proxy (http://[USER:PASS@]HOST[:PORT],\n"
+    "                   port 1080 by default; \"\" none); without it, http_proxy,\n"
+    "                   https_proxy and no_proxy from the environment\n"
+    "  --noproxy LIST   hosts reached directly: names, .domains, addresses, CIDRs, *\n"
     "\n"
     "exit status: 0 success, 1 network or file error, 2 usage error, 22 HTTP\n"
     "error with --fail; with several URLs, the first failure's\n";
@@ -71,7 +76,7 @@ struct get {
     int ndatas;
     const char **lists;
     const char *data_file, *user, *method, *cookie, *cookie_jar;
-    const char *cacert, *capath, *cert, *key;
+    const char *cacert, *capath, *cert, *key, *proxy, *noproxy;
     int insecure;
     int include, head, follow, max_redirs, fail, silent, progress, compressed;
     int tty_out, tty_err; /* stdout, stderr are terminals */
@@ -135,6 +140,10 @@ static int option_value(struct get *g, const char *name, const char *v)
         g->cert = v;
     } else if (!strcmp(name, "--key")) {
         g->key = v;
+    } else if (!strcmp(name, "--proxy") || !strcmp(name, "-x")) {
+        g->proxy = v;
+    } else if (!strcmp(name, "--noproxy")) {
+        g->noproxy = v;
     }
     return 0;
 }
@@ -179,7 +188,8 @@ static int parse(struct get *g, int argc, char **argv)
     static const char *const with_value[] = {"-o", "-H",          "-d",           "-u",
                                              "-X", "--data-file", "--max-redirs", "-t",
                                              "-b", "--cookie",    "-c",           "--cookie-jar",
-                                             "--cacert", "--capath", "--cert",    "--key"};
+                                             "--cacert", "--capath", "--cert",    "--key",
+                                             "--proxy",  "-x",       "--noproxy"};
     int only_urls = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -556,6 +566,8 @@ static int make_opener(const struct get *g, usock_opener **op, usock_passwords *
     o.insecure = g->insecure;
     o.cert = g->cert;
     o.key = g->key;
+    o.proxy = g->proxy;
+    o.no_proxy = g->noproxy;
     int rc = 0;
     if (g->user) {
         char *user = strdup(g->user);
