@@ -60,6 +60,14 @@ struct usock {
 int64_t usock__deadline(const usock *s);
 int usock__wait(usock *s, int events, int64_t deadline);
 
+/* A usock_addrinfo list under construction: usock__addrinfo_add appends
+ * one entry (a usock__sys_addrinfo_fn), which usock_freeaddrinfo frees. */
+struct gai_list {
+    usock_addrinfo *head, **tail;
+};
+int usock__addrinfo_add(void *ctx, int family, int type, int proto, const char *canonname,
+                        const usock_addr *addr);
+
 /* One system call on the descriptor, under any layer; bytes counted. */
 ssize_t usock__raw_recv(usock *s, void *buf, size_t n, int flags);
 ssize_t usock__raw_send(usock *s, const void *buf, size_t n, int flags);

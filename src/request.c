@@ -411,7 +411,8 @@ static int opener_tls(usock_opener *o, usock_tls_ctx **out, usock_urlerror *err)
         rc = usock_tls_ctx_new(&c, USOCK_TLS_CLIENT);
         if (rc == 0 && o->o.insecure)
             rc = usock_tls_ctx_set_verify(c, USOCK_TLS_CERT_NONE);
-        if (rc == 0 && (o->o.cafile || o->o.capath)) {
+        /* -k trusts anything: a CA file it would not read is no error (curl) */
+        if (rc == 0 && !o->o.insecure && (o->o.cafile || o->o.capath)) {
             what = o->o.cafile ? o->o.cafile : o->o.capath;
             rc = usock_tls_ctx_load_verify(c, o->o.cafile, o->o.capath);
         }

@@ -777,13 +777,9 @@ USOCK_API FILE *usock_makefile(usock *s, const char *mode)
 /* The resolver lives here because it produces usock_addr values; the
  * platform does the lookup and hands each entry over, and the list is
  * built (and freed) here. */
-struct gai_list {
-    usock_addrinfo *head, **tail;
-};
-
 /* One allocation per entry: the struct, then its canonical name. */
-static int gai_add(void *ctx, int family, int type, int proto, const char *canonname,
-                   const usock_addr *addr)
+int usock__addrinfo_add(void *ctx, int family, int type, int proto, const char *canonname,
+                        const usock_addr *addr)
 {
     struct gai_list *l = ctx;
     size_t nlen = strlen(canonname) + 1;
@@ -815,7 +811,7 @@ USOCK_API int usock_getaddrinfo(const char *host, int port, int af, int type, in
     struct gai_list l = {.head = NULL};
     l.tail = &l.head;
     int r = usock__sys_getaddrinfo(host && *host ? host : NULL, service, af, type, proto, flags,
-                                   gai_add, &l);
+                                   usock__addrinfo_add, &l);
     if (r < 0) {
         usock_freeaddrinfo(l.head);
         return r;

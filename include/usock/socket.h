@@ -215,18 +215,63 @@ USOCK_API int usock_addr_from_path(usock_addr *a, const char *path);
  * SOCK_STREAM. Both blocking. */
 USOCK_API int usock_socketpair(usock **a, usock **b, int af, int type);
 
+/* ---- a resolver that a timeout bounds (c-ares) --------------------------- */
+
+/* getaddrinfo's answers through c-ares: /etc/hosts first, then the DNS
+ * servers of /etc/resolv.conf, as glibc, or the servers given; and a
+ * lookup stops when its time is up, which glibc's cannot. One resolver
+ * may serve several threads at once. */
+typedef struct usock_resolver usock_resolver;
+
+/* servers: "ADDR[:PORT],..." ("127.0.0.1:5353,[::1]:53"), or NULL for
+ * resolv.conf's. Errors: USOCK_EINVAL (a bad list), USOCK_ENOMEM. */
+USOCK_API int usock_resolver_new(usock_resolver **out, const char *servers);
+USOCK_API void usock_resolver_free(usock_resolver *r); /* NULL ok */
+
+/* usock_getaddrinfo through r (flags: 0, AI_CANONNAME, AI_NUMERICHOST),
+ * giving up after timeout seconds (< 0: when the resolver's own retries
+ * are spent) with USOCK_ETIMEDOUT. "localhost" and names under
+ * ".localhost" are the loopback addresses (RFC 6761). Other errors:
+ * USOCK_EAI_NONAME (no such name), USOCK_EAI_NODATA (no address of that
+ * family), USOCK_EAI_AGAIN (no server answered), USOCK_EINVAL. */
+USOCK_API int usock_resolver_getaddrinfo(usock_resolver *r, const char *host, int port, int af,
+                                         int type, int flags, double timeout,
+                                         usock_addrinfo **res);
+
 /* ---- helpers of Python's socket module ----------------------------------- */
 
 /* A port in decimal, "0".."65535", no sign, no spaces: returns it, or
  * USOCK_EINVAL. */
 USOCK_API int usock_parse_port(const char *text);
 
-/* Python's socket.create_connection: resolves host (name or number) and
- * tries each address in turn, each attempt bounded by timeout (< 0: none);
- * returns the first socket that connects, with that timeout set, or the
- * last attempt's error. source (NULL ok) is bound first. */
+/* Python's socket.create_connection, with Happy Eyeballs (RFC 8305):
+ * resolves host (name or number), orders the addresses IPv6 and IPv4 in
+ * turn (the resolver's first family first), and starts a connection
+ * attempt to each, the next one 250 ms after the last without waiting
+ * for it to fail (at once when it does); the first to connect wins and
+ * the others are closed. Each attempt is bounded by timeout (< 0: none);
+ * the winner has that timeout set. Returns the last attempt's error when
+ * none connects. source (NULL ok) is bound first. */
 USOCK_API int usock_create_connection(usock **out, const char *host, int port, double timeout,
                                       const usock_addr *source);
+
+/* The same with everything settable. */
+typedef struct usock_connect_opts {
+    double timeout;           /* each attempt, and the socket's after; < 0 none (the default) */
+    double deadline;          /* the whole call, resolution included, in seconds; < 0 none */
+    const usock_addr *source; /* bound first; NULL none */
+    usock_resolver *resolver; /* NULL: usock_getaddrinfo (which no deadline bounds) */
+    double attempt_delay;     /* between two attempts' starts; 0.25 s */
+    /* out: what the error was met at: "resolve", or the address of the
+     * last attempt ("[::1]:80"). */
+    char where[USOCK_ADDRSTRLEN];
+} usock_connect_opts;
+
+USOCK_API void usock_connect_opts_init(usock_connect_opts *o);
+/* Errors: usock_create_connection's, and USOCK_ETIMEDOUT when the
+ * deadline passes (o->where says where: resolving or connecting). */
+USOCK_API int usock_create_connection_opts(usock **out, const char *host, int port,
+                                           usock_connect_opts *o);
 
 /* Python's socket.create_server: a socket bound to addr and listening with
  * backlog (< 0: a sane default). SO_REUSEADDR is on (not for AF_UNIX)

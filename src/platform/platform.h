@@ -46,6 +46,10 @@ int usock__sys_default_backlog(void);
  * -EINTR so that the caller recomputes its deadline. */
 int usock__sys_wait(int fd, int events, int timeout_ms);
 
+/* The same for n descriptors at once: revents[i] gets fds[i]'s ready
+ * bits. Returns how many are ready, 0 on timeout, or -EINTR. */
+int usock__sys_wait_many(const int *fds, const int *events, int *revents, int n, int timeout_ms);
+
 /* Monotonic milliseconds, for deadlines. */
 int64_t usock__sys_now_ms(void);
 

@@ -248,6 +248,21 @@ int usock__sys_wait(int fd, int events, int timeout_ms)
     return r == 0 ? 0 : usock__from_poll_bits(p.revents);
 }
 
+int usock__sys_wait_many(const int *fds, const int *events, int *revents, int n, int timeout_ms)
+{
+    struct pollfd p[16];
+    if (n < 0 || n > 16)
+        return -EINVAL;
+    for (int i = 0; i < n; i++)
+        p[i] = (struct pollfd){.fd = fds[i], .events = usock__to_poll_bits(events[i])};
+    int r = poll(p, (nfds_t)n, timeout_ms);
+    if (r < 0)
+        return fail();
+    for (int i = 0; i < n; i++)
+        revents[i] = usock__from_poll_bits(p[i].revents);
+    return r;
+}
+
 int64_t usock__sys_now_ms(void)
 {
     struct timespec ts;
