@@ -371,6 +371,7 @@ struct usock_opener {
     pthread_mutex_t tls_mu;
     usock_tls_ctx *own_tls; /* made at the first https request */
     struct usock__proxies proxies;
+    usock_resolver *resolver; /* c-ares, for dns_servers and deadlines */
 };
 
 USOCK_API void usock_opener_opts_init(usock_opener_opts *o)
@@ -441,7 +442,8 @@ USOCK_API int usock_opener_new(usock_opener **out, const usock_opener_opts *opts
     usock_opener_opts_init(&def);
     if (!opts)
         opts = &def;
-    if (opts->max_redirects < 0 || opts->max_idle < 0 || !(opts->idle_timeout >= 0))
+    if (opts->max_redirects < 0 || opts->max_idle < 0 || !(opts->idle_timeout >= 0) ||
+        !(opts->max_time >= 0) || !(opts->connect_timeout >= 0))
         return USOCK_EINVAL;
     usock_opener *o = calloc(1, sizeof *o);
     if (!o)
@@ -460,10 +462,12 @@ USOCK_API int usock_opener_new(usock_opener **out, const usock_opener_opts *opts
     }
     pthread_mutex_init(&o->tls_mu, NULL);
     o->o.cafile = o->o.capath = o->o.cert = o->o.key = NULL;
-    o->o.proxy = o->o.no_proxy = NULL; /* read into o->proxies */
+    o->o.proxy = o->o.no_proxy = o->o.dns_servers = NULL; /* read below */
     int rc = make_tls_opts(o, opts);
     if (rc == 0)
         rc = usock__proxies_init(&o->proxies, opts->proxy, opts->no_proxy);
+    if (rc == 0 && (opts->dns_servers || opts->max_time > 0 || opts->connect_timeout > 0))
+        rc = usock_resolver_new(&o->resolver, opts->dns_servers);
     if (rc < 0) {
         usock_opener_free(o);
         return rc;
@@ -497,6 +501,7 @@ USOCK_API void usock_opener_free(usock_opener *o)
     usock__pool_shut(o->pool);
     usock_tls_ctx_free(o->own_tls);
     usock__proxies_free(&o->proxies);
+    usock_resolver_free(o->resolver);
     pthread_mutex_destroy(&o->tls_mu);
     free(o->user_agent);
     free((char *)o->o.cafile);
@@ -524,6 +529,7 @@ struct open_state {
     size_t nvisits;
     int redirects, replaced;
     double timeout;
+    int64_t deadline; /* max_time's, monotonic ms; -1 none */
     usock_urlerror *err;
 };
 
@@ -571,6 +577,9 @@ static int hop_headers(struct open_state *st, struct usock__extra *x, char **aut
     x->accept_encoding = o->o.accept_encoding;
     x->tls = NULL;
     x->proxy = usock__proxy_for(&o->proxies, r);
+    x->resolver = o->resolver;
+    x->deadline = st->deadline;
+    x->connect_timeout = o->o.connect_timeout;
     x->authorization = st->answer;
     x->cookie = NULL;
     if (!x->authorization && r->user) {
@@ -889,7 +898,9 @@ USOCK_API int usock_opener_open(usock_opener *o, usock_urlrequest *r, double tim
         usock__err_set(err, USOCK_EINVAL, 0, "%s", usock_strerror(USOCK_EINVAL));
         return USOCK_EINVAL;
     }
-    struct open_state st = {.o = o, .cur = r, .timeout = timeout, .err = err};
+    struct open_state st = {.o = o, .cur = r, .timeout = timeout, .err = err, .deadline = -1};
+    if (o->o.max_time > 0)
+        st.deadline = usock__now_ms() + (int64_t)(o->o.max_time * 1000.0 + 0.5);
     int rc = open_loop(&st, out);
     if (rc == 0 && (*out)->msg.status >= 400) {
         usock__err_set(err, USOCK_EHTTP_STATUS, (*out)->msg.status, "%s %s: %d %s",

@@ -71,25 +71,56 @@ void usock__err_set(usock_urlerror *e, int code, int status, const char *fmt, ..
 
 /* ---- connect --------------------------------------------------------------- */
 
-static int try_address(const usock_addrinfo *ai, double timeout, usock **out)
+double usock__step_timeout(double timeout, int64_t deadline)
 {
-    usock *s;
-    int r = usock_socket(&s, ai->family, ai->type, ai->proto);
-    if (r < 0)
-        return r;
-    r = usock_settimeout(s, timeout < 0 ? -1.0 : timeout);
-    if (r == 0)
-        r = usock_connect(s, &ai->addr);
+    if (deadline < 0)
+        return timeout;
+    double left = (double)(deadline - usock__now_ms()) / 1000.0;
+    if (left < 0.001)
+        left = 0.001;
+    return timeout < 0 || left < timeout ? left : timeout;
+}
+
+int usock__expired(int64_t deadline)
+{
+    return deadline >= 0 && usock__now_ms() >= deadline;
+}
+
+/* The deadline of connecting: the open's, or connect_timeout's if sooner. */
+static int64_t connect_deadline(const struct usock__extra *ex)
+{
+    if (ex->connect_timeout <= 0)
+        return ex->deadline;
+    int64_t d = usock__now_ms() + (int64_t)(ex->connect_timeout * 1000.0 + 0.5);
+    return ex->deadline >= 0 && ex->deadline < d ? ex->deadline : d;
+}
+
+/* Happy Eyeballs to where the route says (the proxy or the origin),
+ * within the deadline. */
+static int dial(const char *host, int port, const struct usock__extra *ex, double timeout,
+                usock **s, usock_urlerror *err)
+{
+    int64_t deadline = connect_deadline(ex);
+    usock_connect_opts o;
+    usock_connect_opts_init(&o);
+    o.timeout = usock__step_timeout(timeout, deadline);
+    o.deadline = deadline < 0 ? -1 : usock__step_timeout(-1, deadline);
+    o.resolver = ex->resolver;
+    int r = usock_create_connection_opts(s, host, port, &o);
     if (r < 0) {
-        usock_close(s);
+        int resolving = strcmp(o.where, "resolve") == 0;
+        const char *why = r == USOCK_ETIMEDOUT && usock__expired(deadline)
+                              ? (ex->connect_timeout > 0 ? " (connect timeout)" : " (max time)")
+                              : "";
+        usock__err_set(err, r, 0, "%s %s: %s%s", resolving ? "resolve" : "connect",
+                       resolving || !o.where[0] ? host : o.where, usock_strerror(r), why);
         return r;
     }
     /* The head and a body may go in two writes: without this, Nagle holds
      * the second until the server's delayed ACK. */
     int one = 1;
-    usock_setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    *out = s;
-    return 0;
+    usock_setsockopt(*s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return usock_settimeout(*s, usock__step_timeout(timeout, ex->deadline));
 }
 
 /* The handshake on a connected socket; the error's detail says what
@@ -99,7 +130,7 @@ static int start_tls(const struct usock__route *rt, usock_tls_ctx *tls, usock *s
 {
     int r = tls ? usock_tls_wrap(tls, s, rt->host, 0) : USOCK_ETLS_UNAVAILABLE;
     if (r < 0) {
-        const char *d = usock_tls_detail(s);
+        const char *d = r == USOCK_ETIMEDOUT ? "in the handshake" : usock_tls_detail(s);
         usock__err_set(err, r, 0, "TLS with %s:%d: %s%s%s", rt->host, rt->port, usock_strerror(r),
                        d[0] ? ": " : "", d);
     }
@@ -155,36 +186,18 @@ static int tunnel(const struct usock__route *rt, usock *s, usock_urlerror *err)
     return r;
 }
 
-int usock__connect(const struct usock__route *rt, usock_tls_ctx *tls, double timeout,
+int usock__connect(const struct usock__route *rt, const struct usock__extra *ex, double timeout,
                    struct usock__conn **out, usock_urlerror *err)
 {
     *out = NULL;
-    usock_addrinfo *res;
+    usock *s;
     const char *host = rt->proxy ? rt->proxy->host : rt->host;
-    int r = usock_getaddrinfo(host, rt->proxy ? rt->proxy->port : rt->port, 0, SOCK_STREAM, 0, 0,
-                              &res);
-    if (r < 0) {
-        usock__err_set(err, r, 0, "resolve %s: %s", host, usock_strerror(r));
+    int r = dial(host, rt->proxy ? rt->proxy->port : rt->port, ex, timeout, &s, err);
+    if (r < 0)
         return r;
-    }
-    /* As create_connection: each address in the resolver's order, each
-     * with the whole timeout; the last failure is the answer. */
-    usock *s = NULL;
-    char where[USOCK_ADDRSTRLEN] = "";
-    r = USOCK_EAI_NODATA;
-    for (const usock_addrinfo *ai = res; ai && !s; ai = ai->next) {
-        r = try_address(ai, timeout, &s);
-        if (r < 0 && usock_addr_format(&ai->addr, where, sizeof where) < 0)
-            where[0] = '\0';
-    }
-    usock_freeaddrinfo(res);
-    if (r < 0) {
-        usock__err_set(err, r, 0, "connect %s: %s", where[0] ? where : host, usock_strerror(r));
-        return r;
-    }
     int https = strcmp(rt->scheme, "https") == 0;
     if ((https && rt->proxy && (r = tunnel(rt, s, err)) < 0) ||
-        (https && (r = start_tls(rt, tls, s, err)) < 0)) {
+        (https && (r = start_tls(rt, ex->tls, s, err)) < 0)) {
         usock_close(s);
         return r;
     }

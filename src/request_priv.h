@@ -106,7 +106,8 @@ void usock__pool_clear(struct usock__pool *p);
 /* A new connection for route: resolve, connect (each address in turn,
  * each attempt bounded by timeout), and for https the TLS handshake with
  * tls (NULL: USOCK_ETLS_UNAVAILABLE). err's detail names the step. */
-int usock__connect(const struct usock__route *rt, usock_tls_ctx *tls, double timeout,
+struct usock__extra;
+int usock__connect(const struct usock__route *rt, const struct usock__extra *ex, double timeout,
                    struct usock__conn **out, usock_urlerror *err);
 void usock__conn_close(struct usock__conn *c); /* NULL ok */
 
@@ -179,6 +180,8 @@ struct usock_response {
     char *url;
     int64_t length;
     int keep_alive;
+    double timeout;    /* each read's */
+    int64_t deadline;  /* the open's (max_time), monotonic ms; -1 none */
     int raw_end;       /* the message's body has ended */
     int err;           /* a sticky error of the body */
     const char *raw_p; /* body data consumed by the parser, not yet used */
@@ -203,7 +206,16 @@ struct usock__extra {
     int accept_encoding;
     usock_tls_ctx *tls;                /* for https */
     const struct usock__proxy *proxy; /* NULL: direct */
+    usock_resolver *resolver;         /* NULL: getaddrinfo */
+    int64_t deadline;                 /* the open's, monotonic ms; -1 none */
+    double connect_timeout;           /* seconds; <= 0 none */
 };
+
+/* A step's timeout: the step's own (< 0 none), cut to what the deadline
+ * (monotonic ms, -1 none) leaves, and never 0 (non-blocking) but 1 ms. */
+double usock__step_timeout(double timeout, int64_t deadline);
+/* The deadline has passed. */
+int usock__expired(int64_t deadline);
 
 /* Sends r on a pooled or new connection and reads the response's head
  * (stale pooled connections retried once for idempotent methods). */

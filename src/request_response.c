@@ -194,6 +194,8 @@ static ssize_t body_piece(usock_urlrequest *r, char *buf, size_t cap)
  * marked so that the exchange can tell them apart. */
 struct sent {
     int src_err; /* the body's source failed (its code) */
+    double timeout;   /* each write's */
+    int64_t deadline; /* the open's, -1 none */
 };
 
 /* A body of blen bytes (>= 0) or chunked (-1) from a file or a reader. */
@@ -214,6 +216,9 @@ static int send_stream(struct usock__conn *c, usock_urlrequest *r, int64_t blen,
             rc = st->src_err = (int)n;
             break;
         }
+        if (st->deadline >= 0 && (rc = c->ops->settimeout(c->s, usock__step_timeout(
+                                      st->timeout, st->deadline))) < 0)
+            break;
         if (blen >= 0) {
             if (n == 0 && left > 0) {
                 rc = st->src_err = USOCK_EIO; /* shorter than its length */
@@ -260,6 +265,8 @@ struct xfer {
     usock_urlrequest *r;
     int64_t blen;
     double timeout;
+    int64_t deadline; /* the open's (max_time), -1 none */
+    const char *phase; /* what it is doing, for a timeout's detail */
     int waiting;   /* Expect: 100-continue sent, the body not yet */
     int skipped;   /* a final answer came before the body went */
     int got_bytes; /* any byte of a response arrived */
@@ -270,7 +277,7 @@ struct xfer {
 static int go_ahead(struct xfer *x)
 {
     x->waiting = 0;
-    int rc = x->c->ops->settimeout(x->c->s, x->timeout);
+    int rc = x->c->ops->settimeout(x->c->s, usock__step_timeout(x->timeout, x->deadline));
     if (rc == 0)
         rc = send_body(x->c, x->r, x->blen, &x->st);
     return rc;
@@ -311,7 +318,8 @@ static int head_once(struct xfer *x, usock_response *res, int head_req)
             return (int)got;
         if (got == 0)
             return res->len || x->got_bytes ? USOCK_EHTTP_TRUNCATED : USOCK_ECONNRESET;
-        if (x->waiting && x->c->ops->settimeout(x->c->s, x->timeout) < 0)
+        if (x->waiting &&
+            x->c->ops->settimeout(x->c->s, usock__step_timeout(x->timeout, x->deadline)) < 0)
             return USOCK_EINVAL; /* an answer is coming: the whole timeout again */
         x->got_bytes = 1;
         res->len += (size_t)got;
@@ -357,9 +365,11 @@ static int attempt(struct xfer *x, usock_response *res, const struct usock__extr
         return rc;
     }
     int expect = r->expect_continue && r->body != BODY_NONE;
-    rc = x->c->ops->settimeout(x->c->s, expect && (x->timeout < 0 || x->timeout > CONTINUE_WAIT)
-                                            ? CONTINUE_WAIT
-                                            : x->timeout);
+    double t = usock__step_timeout(x->timeout, x->deadline);
+    rc = x->c->ops->settimeout(x->c->s, expect && (t < 0 || t > CONTINUE_WAIT) ? CONTINUE_WAIT : t);
+    x->st.timeout = x->timeout;
+    x->st.deadline = x->deadline;
+    x->phase = "sending the request";
     if (rc == 0 && !expect && r->body == BODY_MEM && r->len <= SMALL_BODY) {
         memcpy(head + hn, r->data, r->len); /* build_head left the room */
         rc = x->c->ops->write(x->c->s, head, hn + r->len);
@@ -371,6 +381,7 @@ static int attempt(struct xfer *x, usock_response *res, const struct usock__extr
             rc = send_body(x->c, r, x->blen, &x->st);
     }
     free(head);
+    x->phase = "waiting for the response's head";
     if (rc == 0)
         rc = read_head(x, res, strcmp(usock__request_method(r), "HEAD") == 0);
     return rc;
@@ -440,7 +451,13 @@ static int raw_fill(usock_response *res)
         compact(res);
         if (res->len == res->cap)
             return fail(res, USOCK_EHTTP_BAD_CHUNK); /* a framing line fills the room */
+        if (res->deadline >= 0 &&
+            res->conn->ops->settimeout(res->conn->s,
+                                       usock__step_timeout(res->timeout, res->deadline)) < 0)
+            return fail(res, USOCK_EINVAL);
         ssize_t n = res->conn->ops->read(res->conn->s, res->buf + res->len, res->cap - res->len);
+        if (n == USOCK_ETIMEDOUT && usock__expired(res->deadline))
+            return fail(res, (int)n); /* the open's time is up: for good */
         if (n == USOCK_ETIMEDOUT || n == USOCK_EAGAIN || n == USOCK_EINTR)
             return (int)n;
         if (n < 0)
@@ -907,6 +924,9 @@ static void explain(usock_urlerror *err, const usock_urlrequest *r, int rc, cons
         usock__err_set(err, rc, 0, "%s %s: connection closed without a response", m, r->url);
     else if (USOCK_IS_OWN(rc) && rc > -4100)
         usock__err_set(err, rc, 0, "%s %s: malformed response: %s", m, r->url, usock_strerror(rc));
+    else if (rc == USOCK_ETIMEDOUT && usock__expired(x->deadline))
+        usock__err_set(err, rc, 0, "%s %s: %s (max time) %s", m, r->url, usock_strerror(rc),
+                       x->phase);
     else
         usock__err_set(err, rc, 0, "%s %s: %s", m, r->url, usock_strerror(rc));
 }
@@ -942,18 +962,20 @@ int usock__exchange(struct usock__pool *pool, usock_urlrequest *r, const struct 
         usock__err_set(err, USOCK_ENOMEM, 0, "%s", usock_strerror(USOCK_ENOMEM));
         return USOCK_ENOMEM;
     }
-    struct xfer x = {.r = r, .timeout = timeout};
+    res->timeout = timeout;
+    res->deadline = ex->deadline;
+    struct xfer x = {.r = r, .timeout = timeout, .deadline = ex->deadline};
     int resendable = idempotent(usock__request_method(r)) && usock__request_replayable(r);
     x.c = usock__pool_get(pool, &rt, !resendable);
-    int rc = x.c ? 0 : usock__connect(&rt, ex->tls, timeout, &x.c, err);
+    int rc = x.c ? 0 : usock__connect(&rt, ex, timeout, &x.c, err);
     if (rc == 0)
         rc = attempt(&x, res, ex);
     /* Once, on a new connection, when sending twice cannot hurt. */
     if (rc < 0 && x.c && stale(&x, rc) && resendable) {
         usock__conn_close(x.c);
-        x = (struct xfer){.r = r, .timeout = timeout};
+        x = (struct xfer){.r = r, .timeout = timeout, .deadline = ex->deadline};
         res->len = 0;
-        rc = usock__connect(&rt, ex->tls, timeout, &x.c, err);
+        rc = usock__connect(&rt, ex, timeout, &x.c, err);
         if (rc == 0)
             rc = attempt(&x, res, ex);
     }

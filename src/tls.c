@@ -166,8 +166,9 @@ static int ssl_failure(struct tls *t, int in_handshake)
     return in_handshake ? USOCK_ETLS_HANDSHAKE : USOCK_ETLS;
 }
 
-/* The result of an SSL call that did not succeed (ret its return). */
-static ssize_t io_failure(struct tls *t, int ret, int *want)
+/* The result of an SSL call that did not succeed (ret its return). A
+ * closed stream is EOF to a read, EPIPE to a write. */
+static ssize_t io_failure(struct tls *t, int ret, int writing, int *want)
 {
     int in_handshake = !SSL_is_init_finished(t->ssl);
     switch (SSL_get_error(t->ssl, ret)) {
@@ -178,7 +179,8 @@ static ssize_t io_failure(struct tls *t, int ret, int *want)
         *want = USOCK_POLLOUT;
         return USOCK_EAGAIN;
     case SSL_ERROR_ZERO_RETURN:
-        return 0; /* close_notify, or a close without it (IGNORE_UNEXPECTED_EOF) */
+        /* close_notify, or a close without it (IGNORE_UNEXPECTED_EOF) */
+        return writing ? USOCK_EPIPE : 0;
     case SSL_ERROR_SYSCALL:
         ERR_clear_error();
         if (t->io_err)
@@ -187,7 +189,7 @@ static ssize_t io_failure(struct tls *t, int ret, int *want)
             snprintf(t->detail, sizeof t->detail, "the peer closed during the handshake");
             return USOCK_ECONNRESET;
         }
-        return 0;
+        return writing ? USOCK_EPIPE : 0;
     default: {
         int rc = ssl_failure(t, in_handshake);
         if (in_handshake)
@@ -213,7 +215,7 @@ static ssize_t layer_recv(usock *s, void *buf, size_t n, int flags, int *want)
     size_t got = 0;
     int ok = flags & USOCK_MSG_PEEK ? SSL_peek_ex(t->ssl, buf, n, &got)
                                     : SSL_read_ex(t->ssl, buf, n, &got);
-    return ok ? (ssize_t)got : io_failure(t, 0, want);
+    return ok ? (ssize_t)got : io_failure(t, 0, 0, want);
 }
 
 static ssize_t layer_send(usock *s, const void *buf, size_t n, int flags, int *want)
@@ -228,7 +230,7 @@ static ssize_t layer_send(usock *s, const void *buf, size_t n, int flags, int *w
     t->detail[0] = '\0';
     ERR_clear_error();
     size_t done = 0;
-    return SSL_write_ex(t->ssl, buf, n, &done) ? (ssize_t)done : io_failure(t, 0, want);
+    return SSL_write_ex(t->ssl, buf, n, &done) ? (ssize_t)done : io_failure(t, 0, 1, want);
 }
 
 static size_t layer_pending(const usock *s)
@@ -240,7 +242,10 @@ static size_t layer_pending(const usock *s)
 static void ctx_unref(usock_tls_ctx *c);
 
 /* A close_notify when it can go at once (curl sends one; a peer that
- * reads until EOF is none the worse without it), then everything. */
+ * reads until EOF is none the worse without it), then everything. What
+ * waits unread (TLS 1.3 session tickets a client never asked for) is
+ * drained first: closing over unread bytes sends a reset, which would
+ * destroy what the peer has not read yet of ours. */
 static void layer_close(usock *s)
 {
     struct tls *t = s->layer_ctx;
@@ -248,6 +253,9 @@ static void layer_close(usock *s)
         t->flags = USOCK_MSG_DONTWAIT;
         SSL_shutdown(t->ssl);
     }
+    char sink[4096];
+    for (int i = 0; i < 64 && usock__raw_recv(s, sink, sizeof sink, USOCK_MSG_DONTWAIT) > 0; i++)
+        ;
     ERR_clear_error();
     SSL_free(t->ssl);
     ctx_unref(t->ctx);
@@ -331,6 +339,9 @@ USOCK_API int usock_tls_ctx_new(usock_tls_ctx **out, int side)
     SSL_CTX_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                  SSL_MODE_RELEASE_BUFFERS);
+    /* a server that checks client certificates resumes sessions only
+     * within a context it names */
+    SSL_CTX_set_session_id_context(c->ssl, (const unsigned char *)"usock", 5);
     if (side == USOCK_TLS_CLIENT) {
         c->verify = USOCK_TLS_CERT_REQUIRED;
         c->check_hostname = 1;
@@ -532,7 +543,7 @@ static int drive_handshake(usock *s, struct tls *t, int *want)
         if (ret == 1)
             return 0;
         int w = USOCK_POLLIN;
-        ssize_t rc = io_failure(t, ret, &w);
+        ssize_t rc = io_failure(t, ret, 0, &w);
         if (rc == 0)
             rc = USOCK_ECONNRESET; /* a clean close before the handshake ended */
         if (rc != USOCK_EAGAIN) {

@@ -153,6 +153,20 @@ typedef struct usock_opener_opts {
      * blocks ("10.0.0.0/8"); NULL: the environment's no_proxy. */
     const char *proxy;
     const char *no_proxy;
+    /* One deadline for a whole open (curl's --max-time), seconds; 0 none:
+     * resolution, each connect attempt, the TLS handshake, sending, the
+     * head and, later, every read of the body stop when it passes, with
+     * USOCK_ETIMEDOUT and a detail naming the step it hit. The timeout
+     * of usock_opener_open keeps urllib's meaning beside it (each step). */
+    double max_time;
+    /* Resolution and connecting together within this (curl's
+     * --connect-timeout), seconds; 0 none. */
+    double connect_timeout;
+    /* DNS servers "ADDR[:PORT],..." (curl's --dns-servers); NULL:
+     * resolv.conf's. With it, max_time or connect_timeout, names are
+     * resolved by c-ares (usock_resolver), which a deadline bounds;
+     * without, by getaddrinfo. */
+    const char *dns_servers;
 } usock_opener_opts;
 
 USOCK_API void usock_opener_opts_init(usock_opener_opts *o);

@@ -26,7 +26,8 @@ static const char usage_get[] =
     "                 [-t SECONDS] [-b/--cookie FILE] [-c/--cookie-jar FILE]\n"
     "                 [--compressed | --no-compressed] [--fail] [-s] [--progress]\n"
     "                 [--cacert FILE] [--capath DIR] [-k] [--cert FILE] [--key FILE]\n"
-    "                 [--proxy URL] [--noproxy LIST]\n"
+    "                 [--proxy URL] [--noproxy LIST] [-m SECONDS] [--connect-timeout SECONDS]\n"
+    "                 [--dns-servers ADDR[:PORT],...]\n"
     "\n"
     "Fetches http:// and https:// URLs as curl does, the body to stdout. Several\n"
     "URLs to one server reuse one connection.\n"
@@ -60,6 +61,10 @@ static const char usage_get[] =
     "                   port 1080 by default; \"\" none); without it, http_proxy,\n"
     "                   https_proxy and no_proxy from the environment\n"
     "  --noproxy LIST   hosts reached directly: names, .domains, addresses, CIDRs, *\n"
+    "  -m, --max-time SECONDS  each URL's whole transfer within this: resolving,\n"
+    "                   connecting, TLS, sending and receiving\n"
+    "  --connect-timeout SECONDS  resolving and connecting within this\n"
+    "  --dns-servers LIST  resolve with these DNS servers (ADDR[:PORT],...)\n"
     "\n"
     "exit status: 0 success, 1 network or file error, 2 usage error, 22 HTTP\n"
     "error with --fail; with several URLs, the first failure's\n";
@@ -76,7 +81,8 @@ struct get {
     int ndatas;
     const char **lists;
     const char *data_file, *user, *method, *cookie, *cookie_jar;
-    const char *cacert, *capath, *cert, *key, *proxy, *noproxy;
+    const char *cacert, *capath, *cert, *key, *proxy, *noproxy, *dns_servers;
+    double max_time, connect_timeout;
     int insecure;
     int include, head, follow, max_redirs, fail, silent, progress, compressed;
     int tty_out, tty_err; /* stdout, stderr are terminals */
@@ -97,6 +103,17 @@ static int parse_count(const char *s, int *out)
     if (n == 0 || n > 6 || strspn(s, "0123456789") != n)
         return -1;
     *out = atoi(s);
+    return 0;
+}
+
+/* Seconds > 0, as -t, -m and --connect-timeout take them. */
+static int parse_seconds(const char *v, double *out)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (*v == '\0' || *end || !isfinite(d) || d <= 0 || d > 1e6)
+        return -1;
+    *out = d;
     return 0;
 }
 
@@ -124,10 +141,16 @@ static int option_value(struct get *g, const char *name, const char *v)
         if (parse_count(v, &g->max_redirs) < 0)
             return cli_usage_error("get", "bad --max-redirs '%s' (a number)", v);
     } else if (!strcmp(name, "-t")) {
-        char *end;
-        g->timeout = strtod(v, &end);
-        if (*v == '\0' || *end || !isfinite(g->timeout) || g->timeout <= 0 || g->timeout > 1e6)
+        if (parse_seconds(v, &g->timeout) < 0)
             return cli_usage_error("get", "bad timeout '%s' (seconds > 0)", v);
+    } else if (!strcmp(name, "-m") || !strcmp(name, "--max-time")) {
+        if (parse_seconds(v, &g->max_time) < 0)
+            return cli_usage_error("get", "bad %s '%s' (seconds > 0)", name, v);
+    } else if (!strcmp(name, "--connect-timeout")) {
+        if (parse_seconds(v, &g->connect_timeout) < 0)
+            return cli_usage_error("get", "bad %s '%s' (seconds > 0)", name, v);
+    } else if (!strcmp(name, "--dns-servers")) {
+        g->dns_servers = v;
     } else if (!strcmp(name, "-b") || !strcmp(name, "--cookie")) {
         g->cookie = v;
     } else if (!strcmp(name, "-c") || !strcmp(name, "--cookie-jar")) {
@@ -189,7 +212,9 @@ static int parse(struct get *g, int argc, char **argv)
                                              "-X", "--data-file", "--max-redirs", "-t",
                                              "-b", "--cookie",    "-c",           "--cookie-jar",
                                              "--cacert", "--capath", "--cert",    "--key",
-                                             "--proxy",  "-x",       "--noproxy"};
+                                             "--proxy",  "-x",       "--noproxy",
+                                             "-m", "--max-time", "--connect-timeout",
+                                             "--dns-servers"};
     int only_urls = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -431,7 +456,8 @@ static int open_output(const struct get *g, int i, const char *url, int *fd)
     return *fd < 0 ? cli_fail("open", path, -errno) : 0;
 }
 
-static int copy_body(const struct get *g, usock_response *res, int fd, const char *url)
+/* t0: when the URL's transfer began, for -m's message. */
+static int copy_body(const struct get *g, usock_response *res, int fd, const char *url, double t0)
 {
     static char buf[BUF_SIZE];
     struct progress p = {.on = !g->silent && (g->progress || g->tty_err),
@@ -446,9 +472,11 @@ static int copy_body(const struct get *g, usock_response *res, int fd, const cha
             progress_show(&p, got, 1);
             /* the parser's errors named as the opener names them in a head */
             int parser = n <= USOCK_EHTTP_BAD_METHOD && n > USOCK_EURL_BAD_SCHEME;
+            int late = n == USOCK_ETIMEDOUT && g->max_time > 0 && now_s() - t0 >= g->max_time;
             if (!g->silent)
-                fprintf(stderr, "usock: get %s: %s%s\n", url,
-                        parser ? "malformed response body: " : "", usock_strerror((int)n));
+                fprintf(stderr, "usock: get %s: %s%s%s\n", url,
+                        parser ? "malformed response body: " : "", usock_strerror((int)n),
+                        late ? " (max time) reading the body" : "");
             return 1;
         }
         int rc = out_write(fd, buf, (size_t)n);
@@ -512,6 +540,7 @@ static int fetch(const struct get *g, usock_opener *op, int i)
     usock_response *res = NULL;
     usock_urlerror err;
     heads.n = 0;
+    double t0 = now_s();
     rc = usock_opener_open(op, r, g->timeout, &res, &err);
     usock_request_free(r);
     if (rc < 0 && !res) {
@@ -541,7 +570,7 @@ static int fetch(const struct get *g, usock_opener *op, int i)
     if (status == 0 && (g->include || g->head))
         status = out_write(fd, heads.p, heads.n) < 0 ? cli_fail("write", "output", USOCK_EIO) : 0;
     if (status == 0 && !g->head)
-        status = copy_body(g, res, fd, url);
+        status = copy_body(g, res, fd, url, t0);
     /* a file is done; a terminal shows each answer as it ends */
     if ((fd != STDOUT_FILENO || g->tty_out) && out_flush() < 0 && !status)
         status = cli_fail("write", "output", USOCK_EIO);
@@ -568,6 +597,9 @@ static int make_opener(const struct get *g, usock_opener **op, usock_passwords *
     o.key = g->key;
     o.proxy = g->proxy;
     o.no_proxy = g->noproxy;
+    o.max_time = g->max_time;
+    o.connect_timeout = g->connect_timeout;
+    o.dns_servers = g->dns_servers;
     int rc = 0;
     if (g->user) {
         char *user = strdup(g->user);
@@ -600,6 +632,10 @@ static int make_opener(const struct get *g, usock_opener **op, usock_passwords *
     }
     if (rc == 0)
         rc = usock_opener_new(op, &o);
+    if (rc == USOCK_EINVAL && g->dns_servers)
+        return cli_usage_error("get", "bad --dns-servers '%s' (ADDR[:PORT],...)", g->dns_servers);
+    if (rc < 0 && rc != USOCK_ENOMEM && g->proxy)
+        return cli_usage_error("get", "bad --proxy '%s': %s", g->proxy, usock_strerror(rc));
     usock_opener_handler keep = {.name = "heads", .response = keep_head};
     if (rc == 0 && (g->include || g->head))
         rc = usock_opener_add_handler(*op, &keep, NULL);
