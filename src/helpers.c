@@ -116,9 +116,41 @@ static usock *wait_some(struct race *r, int64_t until)
     return NULL;
 }
 
+/* A single address needs no race: one connect, bounded by the attempt's
+ * timeout or the deadline, whichever is sooner. */
+static int connect_one(const usock_addrinfo *ai, usock_connect_opts *o, int64_t deadline,
+                       usock **out)
+{
+    double t = o->timeout;
+    if (deadline >= 0) {
+        double left = (double)(deadline - usock__now_ms()) / 1000.0;
+        left = left < 0.001 ? 0.001 : left;
+        t = t < 0 || left < t ? left : t;
+    }
+    usock *s;
+    int rc = usock_socket(&s, ai->family, ai->type, ai->proto);
+    if (rc < 0)
+        return rc;
+    rc = usock_settimeout(s, t);
+    if (rc == 0 && o->source)
+        rc = usock_bind(s, o->source);
+    if (rc == 0)
+        rc = usock_connect(s, &ai->addr);
+    if (rc < 0) {
+        usock_close(s);
+        if (usock_addr_format(&ai->addr, o->where, sizeof o->where) < 0)
+            o->where[0] = '\0';
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
 /* The race over the addresses; the winner in *out. */
 static int race(const usock_addrinfo *res, usock_connect_opts *o, int64_t deadline, usock **out)
 {
+    if (res && !res->next)
+        return connect_one(res, o, deadline, out);
     const usock_addrinfo *order[MAX_ATTEMPTS];
     int total = interleave(res, order), next = 0;
     struct race r = {.last_err = USOCK_EAI_NODATA};
