@@ -576,7 +576,13 @@ static int hop_headers(struct open_state *st, struct usock__extra *x, char **aut
     x->user_agent = o->user_agent;
     x->accept_encoding = o->o.accept_encoding;
     x->tls = NULL;
-    x->proxy = usock__proxy_for(&o->proxies, r);
+    int perr;
+    x->proxy = usock__proxy_for(&o->proxies, r, &perr);
+    if (perr < 0) {
+        usock__err_set(st->err, perr, 0, "%s %s: the %s_proxy of the environment: %s",
+                       usock__request_method(r), r->url, r->scheme, usock_strerror(perr));
+        return perr;
+    }
     x->resolver = o->resolver;
     x->deadline = st->deadline;
     x->connect_timeout = o->o.connect_timeout;
@@ -820,6 +826,8 @@ static int send_one(struct open_state *st, usock_response **res, char *cookie)
     struct usock__extra x;
     char *auth;
     int rc = hop_headers(st, &x, &auth, cookie);
+    if (rc < 0 && st->err && st->err->code == rc)
+        return rc; /* its detail is said already */
     if (rc < 0)
         return fail(st, rc, 0, NULL);
     rc = run_request_hooks(st);
@@ -922,9 +930,12 @@ static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
 static usock_opener *builtin;
 static _Atomic(usock_opener *) installed;
 
+static int builtin_err; /* why there is none */
+
 static void builtin_make(void)
 {
-    if (usock_opener_new(&builtin, NULL) < 0)
+    builtin_err = usock_opener_new(&builtin, NULL);
+    if (builtin_err < 0)
         builtin = NULL;
 }
 
@@ -957,8 +968,8 @@ USOCK_API int usock_urlopen_request(usock_urlrequest *r, double timeout, usock_r
     if (!o) {
         if (out)
             *out = NULL;
-        usock__err_set(err, USOCK_ENOMEM, 0, "%s", usock_strerror(USOCK_ENOMEM));
-        return USOCK_ENOMEM;
+        usock__err_set(err, builtin_err, 0, "the default opener: %s", usock_strerror(builtin_err));
+        return builtin_err;
     }
     return usock_opener_open(o, r, timeout, out, err);
 }

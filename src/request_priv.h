@@ -42,17 +42,21 @@ struct usock__proxy {
  * the hosts that go direct. */
 struct usock__proxies {
     struct usock__proxy http, https;
+    int http_err, https_err; /* the environment's proxy is unusable: why */
     char *no_proxy;
 };
 
 /* From proxy (one for both schemes; "" none) and no_proxy, or where they
- * are NULL from the environment, as urllib reads it. Errors: a proxy URL's
- * (the url layer's, USOCK_EUNSUPPORTED_SCHEME), USOCK_ENOMEM. */
+ * are NULL from the environment, as urllib reads it. Errors: proxy's
+ * (the url layer's, USOCK_EUNSUPPORTED_SCHEME), USOCK_ENOMEM; an
+ * environment's proxy that is unusable fails only the requests it would
+ * carry (usock__proxy_for). */
 int usock__proxies_init(struct usock__proxies *p, const char *proxy, const char *no_proxy);
 void usock__proxies_free(struct usock__proxies *p);
-/* The proxy r goes through, or NULL: direct. */
+/* The proxy r goes through, or NULL: direct, or (*err < 0) the
+ * environment's proxy for r is unusable. */
 const struct usock__proxy *usock__proxy_for(const struct usock__proxies *p,
-                                            const usock_urlrequest *r);
+                                            const usock_urlrequest *r, int *err);
 
 /* Where a connection goes and what it is good for. Through a proxy, an
  * http connection goes to the proxy (one for every origin); an https one

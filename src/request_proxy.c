@@ -56,21 +56,34 @@ static const char *env(const char *lower, const char *upper)
     return v;
 }
 
+/* A proxy of the environment that cannot be used fails the requests
+ * that would go through it, not the opener (nor the other scheme's). */
+static int env_proxy(const char *text, struct usock__proxy *out, int *err)
+{
+    if (!text || !text[0])
+        return 0;
+    int rc = parse_proxy(text, out);
+    if (rc == USOCK_ENOMEM)
+        return rc;
+    *err = rc;
+    return 0;
+}
+
 int usock__proxies_init(struct usock__proxies *p, const char *proxy, const char *no_proxy)
 {
     memset(p, 0, sizeof *p);
-    const char *http = proxy, *https = proxy;
-    if (!proxy) {
-        http = env("http_proxy", "HTTP_PROXY");
-        https = env("https_proxy", "HTTPS_PROXY");
+    int rc = 0;
+    if (proxy && proxy[0]) {
+        rc = parse_proxy(proxy, &p->http);
+        if (rc == 0)
+            rc = parse_proxy(proxy, &p->https);
+    } else if (!proxy) {
+        rc = env_proxy(env("http_proxy", "HTTP_PROXY"), &p->http, &p->http_err);
+        if (rc == 0)
+            rc = env_proxy(env("https_proxy", "HTTPS_PROXY"), &p->https, &p->https_err);
     }
     if (!no_proxy)
         no_proxy = env("no_proxy", "NO_PROXY");
-    int rc = 0;
-    if (http && http[0])
-        rc = parse_proxy(http, &p->http);
-    if (rc == 0 && https && https[0])
-        rc = parse_proxy(https, &p->https);
     if (rc == 0 && no_proxy && !(p->no_proxy = strdup(no_proxy)))
         rc = USOCK_ENOMEM;
     if (rc < 0)
@@ -88,7 +101,8 @@ void usock__proxies_free(struct usock__proxies *p)
     memset(p, 0, sizeof *p);
 }
 
-/* "10.0.0.0/8" holds host (an IPv4 or IPv6 address). */
+/* "10.0.0.0/8" holds host (an IPv4 or IPv6 address); "10.0.0.1/" is
+ * that address alone, as curl reads it. */
 static int in_cidr(const char *entry, size_t n, const char *host)
 {
     char net[64];
@@ -101,7 +115,9 @@ static int in_cidr(const char *entry, size_t n, const char *host)
     int af = strchr(net, ':') ? AF_INET6 : AF_INET;
     size_t len = af == AF_INET ? 4 : 16;
     char *end;
-    long bits = strtol(slash + 1, &end, 10);
+    long bits = slash + 1 == entry + n ? (long)len * 8 : strtol(slash + 1, &end, 10);
+    if (slash + 1 == entry + n)
+        end = (char *)entry + n;
     if (end != entry + n || bits < 0 || (size_t)bits > len * 8 ||
         usock_inet_pton(af, net, a) != 0 || usock_inet_pton(af, host, b) != 0)
         return 0;
@@ -125,12 +141,18 @@ static int entry_matches(const char *e, size_t n, const char *host)
         e++, n--;
     if (n > 2 && e[0] == '[' && e[n - 1] == ']') /* "[::1]" */
         e++, n -= 2;
+    unsigned char a[16], b[16];
+    char addr[64];
+    if (n < sizeof addr && usock_inet_pton(AF_INET6, host, a) == 0) {
+        memcpy(addr, e, n); /* the same address however it is spelled */
+        addr[n] = '\0';
+        return usock_inet_pton(AF_INET6, addr, b) == 0 && memcmp(a, b, 16) == 0;
+    }
     size_t h = strlen(host);
     if (n == 0 || n > h || strncasecmp(host + h - n, e, n) != 0)
         return 0;
-    unsigned char ip[16]; /* an address matches itself only, no suffix */
-    int is_ip = usock_inet_pton(AF_INET, host, ip) == 0 || usock_inet_pton(AF_INET6, host, ip) == 0;
-    return n == h || (!is_ip && host[h - n - 1] == '.');
+    /* an address matches itself only, never as a suffix */
+    return n == h || (usock_inet_pton(AF_INET, host, a) != 0 && host[h - n - 1] == '.');
 }
 
 /* host goes direct: it matches an entry of the comma-separated list. */
@@ -150,10 +172,13 @@ static int bypass(const char *list, const char *host)
 }
 
 const struct usock__proxy *usock__proxy_for(const struct usock__proxies *p,
-                                            const usock_urlrequest *r)
+                                            const usock_urlrequest *r, int *err)
 {
-    const struct usock__proxy *x = strcmp(r->scheme, "https") == 0 ? &p->https : &p->http;
-    if (!x->host || bypass(p->no_proxy, r->host))
+    int https = strcmp(r->scheme, "https") == 0;
+    const struct usock__proxy *x = https ? &p->https : &p->http;
+    *err = 0;
+    if (bypass(p->no_proxy, r->host))
         return NULL;
-    return x;
+    *err = https ? p->https_err : p->http_err;
+    return x->host ? x : NULL;
 }

@@ -61,7 +61,7 @@ USOCK_API int usock_tls_ctx_load_cert_chain(usock_tls_ctx *c, const char *certfi
 /* minimum_version: USOCK_TLS_1_2 (the default) or USOCK_TLS_1_3. */
 USOCK_API int usock_tls_ctx_set_min_version(usock_tls_ctx *c, int version);
 /* set_alpn_protocols: n names in preference order ("http/1.1"). A server
- * picks the first of the client's list that it has too; a client whose
+ * picks the first of its own list that the client offers; a client whose
  * offer the server does not share goes on without ALPN. */
 USOCK_API int usock_tls_ctx_set_alpn(usock_tls_ctx *c, const char *const *protos, size_t n);
 
