@@ -11,7 +11,7 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CTEST    := ctest --output-on-failure -j$(JOBS)
 
 .PHONY: all deps build demo check check-normal check-sanitize check-poll check-tsan check-valgrind \
-        check-fuzz clean
+        check-notls check-fuzz clean
 
 all: build
 
@@ -35,7 +35,7 @@ build: deps
 demo: build
 	scripts/demo.sh build
 
-check: check-normal check-sanitize check-poll check-tsan check-valgrind check-fuzz
+check: check-normal check-sanitize check-poll check-tsan check-valgrind check-notls check-fuzz
 
 check-normal: build
 	cd build && $(CTEST)
@@ -69,6 +69,16 @@ check-tsan: deps
 check-valgrind: build
 	scripts/valgrind-unit.sh build
 
+# Built without OpenSSL: the library and the tool still build, every tls
+# call says USOCK_ETLS_UNAVAILABLE (test_tls's one test then), and https
+# fails with one clear line.
+check-notls: deps
+	cmake -S . -B build-notls -DUSOCK_TLS=OFF -DUSOCK_WERROR=ON
+	cmake --build build-notls -j$(JOBS) --target usock test_tls
+	cd build-notls && $(CTEST) -R unit.test_tls
+	! build-notls/tools/usock get https://127.0.0.1:9/ 2>build-notls/https.err
+	grep -q 'TLS support not built in' build-notls/https.err
+
 # A short libFuzzer run of each harness (inet_pton/ntop against glibc; the
 # HTTP parser one-shot against byte by byte), 30 s each, so that they keep
 # building and finding nothing (fuzz/run.sh 600 is the long one).
@@ -76,4 +86,4 @@ check-fuzz: deps
 	fuzz/run.sh 30
 
 clean:
-	rm -rf build build-asan build-poll build-tsan build-fuzz
+	rm -rf build build-asan build-poll build-tsan build-notls build-fuzz
