@@ -318,17 +318,7 @@ PY
 
     echo
     run urlopen_read "$EX/urlopen_read" "http://127.0.0.1:$PORT/news.html"
-    if [ "$RC" -ne 0 ]; then
-        flunk urlopen_read "exit status $RC"
-    elif ! python3 - "$TMP/urlopen_read.out" "$WWW/news.html" <<'PY'; then
-import sys
-want = repr(open(sys.argv[2], 'rb').read(300)) + '\n'
-sys.exit(open(sys.argv[1]).read() != want)
-PY
-        flunk urlopen_read "output is not print(f.read(300)) of news.html"
-    else
-        demo_urlopen_https
-    fi
+    check_urlopen_read "" && demo_urlopen_https
 
     echo
     run image_urlopen "$EX/image_urlopen" "http://127.0.0.1:$PORT/alice.bmp" "$TMP/saved2.bmp"
@@ -358,17 +348,23 @@ demo_urlopen_https() {
     run_tls urlopen_read "$EX/urlopen_read" "https://localhost:$PORT/news.html"
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
+    check_urlopen_read "https: " && pass urlopen_read
+}
+
+# The last urlopen_read run printed what print(f.read(300)) prints of
+# news.html; flunks it (with PREFIX in the reason) and fails otherwise.
+check_urlopen_read() {
     if [ "$RC" -ne 0 ]; then
-        flunk urlopen_read "https: exit status $RC"
-    elif ! python3 - "$TMP/urlopen_read.out" "$WWW/news.html" <<'PY'; then
+        flunk urlopen_read "${1}exit status $RC"
+        return 1
+    fi
+    python3 - "$TMP/urlopen_read.out" "$WWW/news.html" <<'PY' && return 0
 import sys
 want = repr(open(sys.argv[2], 'rb').read(300)) + '\n'
 sys.exit(open(sys.argv[1]).read() != want)
 PY
-        flunk urlopen_read "https: output is not print(f.read(300)) of news.html"
-    else
-        pass urlopen_read
-    fi
+    flunk urlopen_read "${1}output is not print(f.read(300)) of news.html"
+    return 1
 }
 
 demo_basic_auth() {

@@ -201,17 +201,26 @@ static ssize_t io_failure(struct tls *t, int ret, int writing, int *want)
 
 /* ---- the layer ------------------------------------------------------------------ */
 
-static ssize_t layer_recv(usock *s, void *buf, size_t n, int flags, int *want)
+/* Before an SSL call of a read or write of n bytes: 1 to go on, or 0
+ * with *rc the answer (a failed handshake's error, or 0 for nothing). */
+static int begin_io(struct tls *t, size_t n, int flags, ssize_t *rc)
 {
-    struct tls *t = s->layer_ctx;
-    if (t->err)
-        return t->err;
-    if (n == 0)
+    *rc = t->err;
+    if (t->err || n == 0)
         return 0;
     t->flags = flags;
     t->io_err = 0;
     t->detail[0] = '\0';
     ERR_clear_error();
+    return 1;
+}
+
+static ssize_t layer_recv(usock *s, void *buf, size_t n, int flags, int *want)
+{
+    struct tls *t = s->layer_ctx;
+    ssize_t rc;
+    if (!begin_io(t, n, flags, &rc))
+        return rc;
     size_t got = 0;
     int ok = flags & USOCK_MSG_PEEK ? SSL_peek_ex(t->ssl, buf, n, &got)
                                     : SSL_read_ex(t->ssl, buf, n, &got);
@@ -221,14 +230,9 @@ static ssize_t layer_recv(usock *s, void *buf, size_t n, int flags, int *want)
 static ssize_t layer_send(usock *s, const void *buf, size_t n, int flags, int *want)
 {
     struct tls *t = s->layer_ctx;
-    if (t->err)
-        return t->err;
-    if (n == 0)
-        return 0;
-    t->flags = flags;
-    t->io_err = 0;
-    t->detail[0] = '\0';
-    ERR_clear_error();
+    ssize_t rc;
+    if (!begin_io(t, n, flags, &rc))
+        return rc;
     size_t done = 0;
     return SSL_write_ex(t->ssl, buf, n, &done) ? (ssize_t)done : io_failure(t, 0, 1, want);
 }
