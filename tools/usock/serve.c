@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -54,7 +55,9 @@ static int make_tls(const struct opts *o, usock_tls_ctx **out)
     int rc = usock_tls_ctx_new(out, USOCK_TLS_SERVER);
     if (rc == 0 && (rc = usock_tls_ctx_load_cert_chain(*out, o->tls_cert, o->tls_key)) < 0) {
         usock_tls_ctx_free(*out);
-        return cli_fail("serve", o->tls_cert, rc);
+        /* the file that could not be read, else the pair (a key that does
+         * not match its certificate) under the key's name */
+        return cli_fail("serve", access(o->tls_cert, R_OK) != 0 ? o->tls_cert : o->tls_key, rc);
     }
     if (rc == 0)
         rc = usock_tls_ctx_set_alpn(*out, alpn, 1);
