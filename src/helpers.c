@@ -197,9 +197,11 @@ USOCK_API void usock_connect_opts_init(usock_connect_opts *o)
 USOCK_API int usock_create_connection_opts(usock **out, const char *host, int port,
                                            usock_connect_opts *o)
 {
-    if (!out || !o)
+    if (!out)
         return USOCK_EINVAL;
     *out = NULL;
+    if (!o)
+        return USOCK_EINVAL;
     o->where[0] = '\0';
     if (o->timeout != o->timeout || o->deadline != o->deadline || !(o->attempt_delay >= 0))
         return USOCK_EINVAL;

@@ -28,11 +28,37 @@ static void library_init(void)
     library_status = ares_library_init(ARES_LIB_INIT_ALL);
 }
 
+/* "ADDR[:PORT],..." as usock's addresses read them ("127.0.0.1",
+ * "127.0.0.1:5353", "::1", "[::1]:53"): c-ares takes some lists it
+ * should not ("1.2.3.4.5", a port past 65535), so each is checked here. */
+static int servers_ok(const char *list)
+{
+    if (!list[0])
+        return 0;
+    for (const char *p = list;;) {
+        size_t n = strcspn(p, ",");
+        char one[USOCK_ADDRSTRLEN];
+        usock_addr a;
+        if (n == 0 || n >= sizeof one)
+            return 0;
+        memcpy(one, p, n);
+        one[n] = '\0';
+        if (usock_addr_from_ip(&a, one, 53) < 0 &&
+            (usock_addr_parse(&a, one) < 0 || usock_addr_family(&a) == AF_UNIX))
+            return 0;
+        if (p[n] == '\0')
+            return 1;
+        p += n + 1;
+    }
+}
+
 USOCK_API int usock_resolver_new(usock_resolver **out, const char *servers)
 {
     if (!out)
         return USOCK_EINVAL;
     *out = NULL;
+    if (servers && !servers_ok(servers))
+        return USOCK_EINVAL;
     pthread_once(&library_once, library_init);
     if (library_status != ARES_SUCCESS)
         return USOCK_ENOMEM;
@@ -66,6 +92,7 @@ USOCK_API void usock_resolver_free(usock_resolver *r)
 struct lookup {
     int done, status;
     int type, proto;
+    int canon; /* AI_CANONNAME: the first entry carries the name */
     struct gai_list list;
 };
 
@@ -90,7 +117,8 @@ static void on_answer(void *arg, int status, int timeouts, struct ares_addrinfo 
     struct lookup *l = arg;
     l->done = 1;
     l->status = status_code(status);
-    const char *canon = ai && ai->cnames && ai->cnames->name ? ai->cnames->name
+    const char *canon = !l->canon                           ? ""
+                        : ai && ai->cnames && ai->cnames->name ? ai->cnames->name
                         : ai && ai->name                     ? ai->name
                                                              : "";
     for (struct ares_addrinfo_node *n = ai ? ai->nodes : NULL; n && l->status == 0;
@@ -169,6 +197,12 @@ USOCK_API int usock_resolver_getaddrinfo(usock_resolver *r, const char *host, in
         return USOCK_EINVAL;
     if (is_localhost(host) && !(flags & AI_NUMERICHOST))
         return usock_getaddrinfo("localhost", port, af, type, 0, flags & AI_CANONNAME, res);
+    /* An address needs no server (nor may a name with AI_NUMERICHOST
+     * ask one): getaddrinfo answers it, its errors as usock_getaddrinfo's. */
+    unsigned char bin[16];
+    if ((flags & AI_NUMERICHOST) || usock_inet_pton(AF_INET, host, bin) == 0 ||
+        usock_inet_pton(AF_INET6, host, bin) == 0)
+        return usock_getaddrinfo(host, port, af, type, 0, flags | AI_NUMERICHOST, res);
     int64_t deadline = timeout < 0 ? -1 : usock__sys_now_ms() + (int64_t)(timeout * 1000.0 + 0.5);
     ares_channel ch;
     pthread_mutex_lock(&r->mu);
@@ -176,17 +210,18 @@ USOCK_API int usock_resolver_getaddrinfo(usock_resolver *r, const char *host, in
     pthread_mutex_unlock(&r->mu);
     if (st != ARES_SUCCESS)
         return USOCK_ENOMEM;
-    struct lookup l = {.type = type ? type : SOCK_STREAM};
+    struct lookup l = {.type = type ? type : SOCK_STREAM, .canon = (flags & AI_CANONNAME) != 0};
     l.proto = l.type == SOCK_DGRAM ? IPPROTO_UDP : l.type == SOCK_STREAM ? IPPROTO_TCP : 0;
     l.list.tail = &l.list.head;
     struct ares_addrinfo_hints hints = {
         .ai_flags = (flags & AI_CANONNAME ? ARES_AI_CANONNAME : 0) |
-                    (flags & AI_NUMERICHOST ? ARES_AI_NUMERICHOST : 0) | ARES_AI_NUMERICSERV,
+                    ARES_AI_NUMERICSERV,
         .ai_family = af,
         .ai_socktype = type};
     char service[8];
     snprintf(service, sizeof service, "%d", port);
-    ares_getaddrinfo(ch, host, service, &hints, on_answer, &l);
+    /* c-ares refuses service "0": no service leaves the port 0 */
+    ares_getaddrinfo(ch, host, port ? service : NULL, &hints, on_answer, &l);
     int rc = run(ch, &l, deadline);
     ares_destroy(ch);
     if (rc == 0)
