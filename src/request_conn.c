@@ -86,21 +86,26 @@ int usock__expired(int64_t deadline)
     return deadline >= 0 && usock__now_ms() >= deadline;
 }
 
-/* The deadline of connecting: the open's, or connect_timeout's if sooner. */
-static int64_t connect_deadline(const struct usock__extra *ex)
+/* The deadline of connecting (resolution, connect, a proxy's tunnel and
+ * the TLS handshake, as curl's --connect-timeout): the open's, or
+ * connect_timeout's if sooner; *which names it for a message. */
+static int64_t connect_deadline(const struct usock__extra *ex, const char **which)
 {
+    *which = " (max time)";
     if (ex->connect_timeout <= 0)
         return ex->deadline;
     int64_t d = usock__now_ms() + (int64_t)(ex->connect_timeout * 1000.0 + 0.5);
-    return ex->deadline >= 0 && ex->deadline < d ? ex->deadline : d;
+    if (ex->deadline >= 0 && ex->deadline <= d)
+        return ex->deadline;
+    *which = " (connect timeout)";
+    return d;
 }
 
 /* Happy Eyeballs to where the route says (the proxy or the origin),
  * within the deadline. */
 static int dial(const char *host, int port, const struct usock__extra *ex, double timeout,
-                usock **s, usock_urlerror *err)
+                int64_t deadline, const char *which, usock **s, usock_urlerror *err)
 {
-    int64_t deadline = connect_deadline(ex);
     usock_connect_opts o;
     usock_connect_opts_init(&o);
     o.timeout = usock__step_timeout(timeout, deadline);
@@ -109,9 +114,7 @@ static int dial(const char *host, int port, const struct usock__extra *ex, doubl
     int r = usock_create_connection_opts(s, host, port, &o);
     if (r < 0) {
         int resolving = strcmp(o.where, "resolve") == 0;
-        const char *why = r == USOCK_ETIMEDOUT && usock__expired(deadline)
-                              ? (ex->connect_timeout > 0 ? " (connect timeout)" : " (max time)")
-                              : "";
+        const char *why = r == USOCK_ETIMEDOUT && usock__expired(deadline) ? which : "";
         usock__err_set(err, r, 0, "%s %s: %s%s", resolving ? "resolve" : "connect",
                        resolving || !o.where[0] ? host : o.where, usock_strerror(r), why);
         return r;
@@ -120,17 +123,19 @@ static int dial(const char *host, int port, const struct usock__extra *ex, doubl
      * the second until the server's delayed ACK. */
     int one = 1;
     usock_setsockopt(*s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return usock_settimeout(*s, usock__step_timeout(timeout, ex->deadline));
+    return usock_settimeout(*s, usock__step_timeout(timeout, deadline));
 }
 
 /* The handshake on a connected socket; the error's detail says what
  * the certificate check or OpenSSL said. */
 static int start_tls(const struct usock__route *rt, usock_tls_ctx *tls, usock *s,
-                     usock_urlerror *err)
+                     const char *which, usock_urlerror *err)
 {
     int r = tls ? usock_tls_wrap(tls, s, rt->host, 0) : USOCK_ETLS_UNAVAILABLE;
     if (r < 0) {
-        const char *d = r == USOCK_ETIMEDOUT ? "in the handshake" : usock_tls_detail(s);
+        char late[64];
+        snprintf(late, sizeof late, "in the handshake%s", which);
+        const char *d = r == USOCK_ETIMEDOUT ? late : usock_tls_detail(s);
         usock__err_set(err, r, 0, "TLS with %s:%d: %s%s%s", rt->host, rt->port, usock_strerror(r),
                        d[0] ? ": " : "", d);
     }
@@ -191,13 +196,16 @@ int usock__connect(const struct usock__route *rt, const struct usock__extra *ex,
 {
     *out = NULL;
     usock *s;
-    const char *host = rt->proxy ? rt->proxy->host : rt->host;
-    int r = dial(host, rt->proxy ? rt->proxy->port : rt->port, ex, timeout, &s, err);
+    const char *host = rt->proxy ? rt->proxy->host : rt->host, *which;
+    int64_t deadline = connect_deadline(ex, &which);
+    int r = dial(host, rt->proxy ? rt->proxy->port : rt->port, ex, timeout, deadline, which, &s,
+                 err);
     if (r < 0)
         return r;
     int https = strcmp(rt->scheme, "https") == 0;
     if ((https && rt->proxy && (r = tunnel(rt, s, err)) < 0) ||
-        (https && (r = start_tls(rt, ex->tls, s, err)) < 0)) {
+        (https && (r = start_tls(rt, ex->tls, s, which, err)) < 0) ||
+        (r = usock_settimeout(s, usock__step_timeout(timeout, ex->deadline))) < 0) {
         usock_close(s);
         return r;
     }

@@ -65,7 +65,11 @@ USOCK_API int usock_resolver_new(usock_resolver **out, const char *servers)
     usock_resolver *r = calloc(1, sizeof *r);
     if (!r)
         return USOCK_ENOMEM;
-    if (ares_init(&r->channel) != ARES_SUCCESS) {
+    /* 5 s a try, 2 tries a server, as glibc's resolver (c-ares' own add up
+     * to 75 s), unless RES_OPTIONS says otherwise */
+    struct ares_options opt = {.timeout = 5000, .tries = 2};
+    int mask = getenv("RES_OPTIONS") ? 0 : ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+    if (ares_init_options(&r->channel, &opt, mask) != ARES_SUCCESS) {
         free(r);
         return USOCK_ENOMEM;
     }

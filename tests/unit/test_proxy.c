@@ -132,17 +132,18 @@ static int bypassed(const char *list, const char *url)
     return x == NULL;
 }
 
-#define expect_direct(list, url)                                                                \
-    do {                                                                                        \
-        if (!bypassed((list), (url)))                                                           \
-            fail_msg("no_proxy \"%s\": %s went through the proxy, want direct", (list), (url)); \
-    } while (0)
+static void expect_direct(const char *list, const char *url)
+{
+    if (!bypassed(list, url))
+        fail_msg("no_proxy \"%s\": %s went through the proxy, want direct",
+                 list ? list : "(none)", url);
+}
 
-#define expect_proxied(list, url)                                                       \
-    do {                                                                                \
-        if (bypassed((list), (url)))                                                    \
-            fail_msg("no_proxy \"%s\": %s went direct, want the proxy", (list), (url)); \
-    } while (0)
+static void expect_proxied(const char *list, const char *url)
+{
+    if (bypassed(list, url))
+        fail_msg("no_proxy \"%s\": %s went direct, want the proxy", list ? list : "(none)", url);
+}
 
 /* ---- parsing the proxy URL ---------------------------------------------------------- */
 

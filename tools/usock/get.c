@@ -472,7 +472,9 @@ static int copy_body(const struct get *g, usock_response *res, int fd, const cha
             progress_show(&p, got, 1);
             /* the parser's errors named as the opener names them in a head */
             int parser = n <= USOCK_EHTTP_BAD_METHOD && n > USOCK_EURL_BAD_SCHEME;
-            int late = n == USOCK_ETIMEDOUT && g->max_time > 0 && now_s() - t0 >= g->max_time;
+            /* the open's clock started just after t0, and runs in whole ms */
+            int late = n == USOCK_ETIMEDOUT && g->max_time > 0 &&
+                       now_s() - t0 >= g->max_time - 0.005;
             if (!g->silent)
                 fprintf(stderr, "usock: get %s: %s%s%s\n", url,
                         parser ? "malformed response body: " : "", usock_strerror((int)n),
