@@ -192,6 +192,18 @@ static ssize_t body_piece(usock_urlrequest *r, char *buf, size_t cap)
 
 /* Error codes a body's source returns are not the connection's: they are
  * marked so that the exchange can tell them apart. */
+/* Under a deadline (the open's max_time), each step's timeout is cut to
+ * what is left before it starts, so that a peer that trickles bytes
+ * cannot stretch the open: USOCK_ETIMEDOUT once it has passed. */
+static int deadline_step(struct usock__conn *c, double timeout, int64_t deadline)
+{
+    if (deadline < 0)
+        return 0;
+    if (usock__expired(deadline))
+        return USOCK_ETIMEDOUT;
+    return c->ops->settimeout(c->s, usock__step_timeout(timeout, deadline));
+}
+
 struct sent {
     int src_err; /* the body's source failed (its code) */
     double timeout;   /* each write's */
@@ -216,8 +228,7 @@ static int send_stream(struct usock__conn *c, usock_urlrequest *r, int64_t blen,
             rc = st->src_err = (int)n;
             break;
         }
-        if (st->deadline >= 0 && (rc = c->ops->settimeout(c->s, usock__step_timeout(
-                                      st->timeout, st->deadline))) < 0)
+        if ((rc = deadline_step(c, st->timeout, st->deadline)) < 0)
             break;
         if (blen >= 0) {
             if (n == 0 && left > 0) {
@@ -307,6 +318,11 @@ static int head_once(struct xfer *x, usock_response *res, int head_req)
         /* The parser bounds the head (max_head), so this stays bounded. */
         if (res->len == res->cap && grow(res, res->cap * 2) < 0)
             return USOCK_ENOMEM;
+        double t = x->waiting && (x->timeout < 0 || x->timeout > CONTINUE_WAIT) ? CONTINUE_WAIT
+                                                                              : x->timeout;
+        int late = deadline_step(x->c, t, x->deadline);
+        if (late < 0)
+            return late;
         ssize_t got = x->c->ops->read(x->c->s, res->buf + res->len, res->cap - res->len);
         if (got == USOCK_ETIMEDOUT && x->waiting && res->len == 0) {
             int rc = go_ahead(x); /* no answer within the wait: send it anyway */
@@ -451,10 +467,9 @@ static int raw_fill(usock_response *res)
         compact(res);
         if (res->len == res->cap)
             return fail(res, USOCK_EHTTP_BAD_CHUNK); /* a framing line fills the room */
-        if (res->deadline >= 0 &&
-            res->conn->ops->settimeout(res->conn->s,
-                                       usock__step_timeout(res->timeout, res->deadline)) < 0)
-            return fail(res, USOCK_EINVAL);
+        int rc = deadline_step(res->conn, res->timeout, res->deadline);
+        if (rc < 0)
+            return fail(res, rc);
         ssize_t n = res->conn->ops->read(res->conn->s, res->buf + res->len, res->cap - res->len);
         if (n == USOCK_ETIMEDOUT && usock__expired(res->deadline))
             return fail(res, (int)n); /* the open's time is up: for good */

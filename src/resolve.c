@@ -200,7 +200,8 @@ USOCK_API int usock_resolver_getaddrinfo(usock_resolver *r, const char *host, in
         (flags & ~(AI_CANONNAME | AI_NUMERICHOST)))
         return USOCK_EINVAL;
     if (is_localhost(host) && !(flags & AI_NUMERICHOST))
-        return usock_getaddrinfo("localhost", port, af, type, 0, flags & AI_CANONNAME, res);
+        return usock_getaddrinfo("localhost", port, af, type ? type : SOCK_STREAM, 0,
+                                 flags & AI_CANONNAME, res);
     /* An address needs no server (nor may a name with AI_NUMERICHOST
      * ask one): getaddrinfo answers it, its errors as usock_getaddrinfo's. */
     unsigned char bin[16];

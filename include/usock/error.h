@@ -9,7 +9,7 @@
  *                   on every system); USOCK_IS_EAI(code)
  *   -4000 .. -4999  usock's own failures that have no errno: USOCK_EHTTP_*
  *                   (-4001 ..) of the HTTP parser, the URL layer's
- *                   (-4101 ..), the HTTP client's (-4201 ..), later TLS's;
+ *                   (-4101 ..), the HTTP client's (-4201 ..), TLS's (-4301 ..);
  *                   USOCK_IS_OWN(code)
  *
  * USOCK_ERROR_MAP below is the only list of the codes: the USOCK_E*

@@ -36,9 +36,10 @@ typedef struct usock_urlerror {
 
 /* ---- Request ---------------------------------------------------------- */
 
-/* A request for url (an absolute http: URL; userinfo becomes Basic
- * credentials). Errors: USOCK_EINVAL, USOCK_ENOMEM,
- * USOCK_EUNSUPPORTED_SCHEME (not http:), the url layer's (USOCK_EURL_*). */
+/* A request for url (an absolute http: or https: URL; userinfo becomes
+ * Basic credentials). Errors: USOCK_EINVAL, USOCK_ENOMEM,
+ * USOCK_EUNSUPPORTED_SCHEME (another scheme), the url layer's
+ * (USOCK_EURL_*). */
 USOCK_API int usock_request_new(usock_urlrequest **out, const char *url);
 USOCK_API void usock_request_free(usock_urlrequest *r); /* NULL ok */
 
@@ -159,8 +160,8 @@ typedef struct usock_opener_opts {
      * USOCK_ETIMEDOUT and a detail naming the step it hit. The timeout
      * of usock_opener_open keeps urllib's meaning beside it (each step). */
     double max_time;
-    /* Resolution and connecting together within this (curl's
-     * --connect-timeout), seconds; 0 none. */
+    /* Resolution, connecting, a proxy's CONNECT and the TLS handshake
+     * together within this (curl's --connect-timeout), seconds; 0 none. */
     double connect_timeout;
     /* DNS servers "ADDR[:PORT],..." (curl's --dns-servers); NULL:
      * resolv.conf's. With it, max_time or connect_timeout, names are

@@ -1,6 +1,7 @@
 /* serve.c -- `usock serve`: the HTTP/1.1 server of the httpd layer over a
  * directory's files, with the access log and the /_status page. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,9 +56,14 @@ static int make_tls(const struct opts *o, usock_tls_ctx **out)
     int rc = usock_tls_ctx_new(out, USOCK_TLS_SERVER);
     if (rc == 0 && (rc = usock_tls_ctx_load_cert_chain(*out, o->tls_cert, o->tls_key)) < 0) {
         usock_tls_ctx_free(*out);
-        /* the file that could not be read, else the pair (a key that does
-         * not match its certificate) under the key's name */
-        return cli_fail("serve", access(o->tls_cert, R_OK) != 0 ? o->tls_cert : o->tls_key, rc);
+        /* the file that cannot be read, else both (one is no PEM, or the
+         * key is not the certificate's) */
+        char both[2 * PATH_MAX + 8];
+        snprintf(both, sizeof both, "%s, %s", o->tls_cert, o->tls_key);
+        const char *which = access(o->tls_cert, R_OK) != 0   ? o->tls_cert
+                            : access(o->tls_key, R_OK) != 0 ? o->tls_key
+                                                            : both;
+        return cli_fail("serve", which, rc);
     }
     if (rc == 0)
         rc = usock_tls_ctx_set_alpn(*out, alpn, 1);
