@@ -143,11 +143,13 @@ static int run(ares_channel ch, struct lookup *l, int64_t deadline)
 {
     while (!l->done) {
         ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-        int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+        /* the bits read as unsigned: c-ares' own macros shift 1 into the
+         * sign bit of an int for the last socket */
+        unsigned bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
         int fds[ARES_GETSOCK_MAXNUM], ev[ARES_GETSOCK_MAXNUM], rev[ARES_GETSOCK_MAXNUM], n = 0;
         for (int i = 0; i < ARES_GETSOCK_MAXNUM && n < 16; i++) {
-            int e = (ARES_GETSOCK_READABLE(bits, i) ? USOCK_POLLIN : 0) |
-                    (ARES_GETSOCK_WRITABLE(bits, i) ? USOCK_POLLOUT : 0);
+            int e = ((bits >> i) & 1u ? USOCK_POLLIN : 0) |
+                    ((bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u ? USOCK_POLLOUT : 0);
             if (e) {
                 fds[n] = socks[i];
                 ev[n++] = e;
