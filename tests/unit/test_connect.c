@@ -603,8 +603,10 @@ static void both_hanging_both_attempts_run_then_etimedout(void **state)
      * and had its whole timeout. */
     assert_true(el >= 1.2);
     assert_true(el < 5.0);
+    /* both attempts were under way at once (a probe's SYN may still be
+     * counted by the kernel beside them: at least two, not exactly) */
     if (wt.readable)
-        assert_int_equal(wt.most, 2);
+        assert_true(wt.most >= 2);
     assert_int_equal(count_fds(), fds_before);
 }
 
