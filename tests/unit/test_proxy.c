@@ -1095,9 +1095,11 @@ static void child_urlopen(struct child *c, const char *http_proxy, const char *u
         if (res && usock_response_readall(res, &body, &n) < 0)
             body = NULL;
         int k = snprintf(out, sizeof out, "%d %s", rc, body ? body : "");
-        if (write(p[1], out, (size_t)k) < 0)
-            _exit(2);
-        _exit(0);
+        int wrote = write(p[1], out, (size_t)k) >= 0;
+        usock_response_close(res);
+        free(body);
+        closefrom(3); /* the parent's listeners, the pipe, the pooled connection */
+        _exit(wrote ? 0 : 2);
     }
     close(p[1]);
     c->fd = p[0];
