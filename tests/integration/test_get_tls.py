@@ -1298,6 +1298,19 @@ class TestNginx(TLSTest):
     def url(self, server, path, host="localhost"):
         return "https://%s:%d%s" % (host, self.ports[server], path)
 
+    def settled_len(self):
+        """How many entries the log has once it stops growing (an earlier
+        test's last line may still be on its way; 0.2 s without a new one,
+        3 s at most)."""
+        n, deadline = -1, time.monotonic() + 3
+        while time.monotonic() < deadline:
+            m = len(self.log())
+            if m == n:
+                break
+            n = m
+            time.sleep(0.2)
+        return n
+
     def log(self, at_least=0):
         """[dict(port, conn, n, reused, protocol, request)], leaving out the
         probes of wait_listening (which may be logged late), once it has
@@ -1316,7 +1329,7 @@ class TestNginx(TLSTest):
 
     def fetch_logged(self, *urls):
         """usock get --cacert ca.pem URLS (each a fN.txt); returns their log lines."""
-        before = len(self.log())
+        before = self.settled_len()
         rc, out, err = run("--cacert", cert("ca.pem"), *urls)
         self.assertEqual((rc, err), (0, b""))
         self.assertEqual(out, b"".join(b"file %s\n" % u[-5].encode() for u in urls))
@@ -1356,7 +1369,7 @@ class TestNginx(TLSTest):
         while the client fetches from another server: the next URL goes on
         a new connection, which resumes the session."""
         other = self.start_server()
-        before = len(self.log())
+        before = self.settled_len()
         rc, out, err = run("--cacert", cert("ca.pem"), self.url("short", "/f1.txt"),
                            other.url("/trickle?n=2&gap=2"), self.url("short", "/f2.txt"))
         self.assertEqual((rc, err), (0, b""))
