@@ -54,11 +54,19 @@ static struct tls *tls_of(const usock *s);
 
 /* ---- the BIO: OpenSSL's bytes through the socket layer -------------------- */
 
+/* A flags value of the BIO's own: the call must not touch the descriptor
+ * (a look at what OpenSSL holds already, from layer_pending). */
+#define NO_IO 0x40000000
+
 static int bio_write(BIO *b, const char *buf, size_t n, size_t *done)
 {
     usock *s = BIO_get_data(b);
     struct tls *t = s->layer_ctx;
     BIO_clear_retry_flags(b);
+    if (t->flags & NO_IO) {
+        BIO_set_retry_write(b);
+        return 0;
+    }
     ssize_t r = usock__raw_send(s, buf, n, t->flags & USOCK_MSG_DONTWAIT);
     if (r >= 0) {
         *done = (size_t)r;
@@ -76,6 +84,10 @@ static int bio_read(BIO *b, char *buf, size_t n, size_t *done)
     usock *s = BIO_get_data(b);
     struct tls *t = s->layer_ctx;
     BIO_clear_retry_flags(b);
+    if (t->flags & NO_IO) {
+        BIO_set_retry_read(b);
+        return 0;
+    }
     ssize_t r = usock__raw_recv(s, buf, n, t->flags & USOCK_MSG_DONTWAIT);
     if (r > 0) {
         *done = (size_t)r;
@@ -237,10 +249,29 @@ static ssize_t layer_send(usock *s, const void *buf, size_t n, int flags, int *w
     return SSL_write_ex(t->ssl, buf, n, &done) ? (ssize_t)done : io_failure(t, 0, 1, want);
 }
 
+/* What recv returns without reading the descriptor. OpenSSL reads ahead
+ * (a record's header and body, and what follows, in one system call), so
+ * whole records may wait in its buffer undecrypted: a peek that may not
+ * touch the descriptor tells whether one holds data (or the peer's
+ * close_notify: recv then returns 0 at once, which is readable too). */
 static size_t layer_pending(const usock *s)
 {
-    const struct tls *t = s->layer_ctx;
-    return (size_t)SSL_pending(t->ssl);
+    struct tls *t = s->layer_ctx;
+    int n = SSL_pending(t->ssl);
+    if (n > 0 || t->err || !SSL_is_init_finished(t->ssl) || !SSL_has_pending(t->ssl))
+        return n > 0 ? (size_t)n : 0;
+    char c;
+    size_t got = 0;
+    int saved = t->flags;
+    t->flags = NO_IO;
+    ERR_clear_error();
+    int ok = SSL_peek_ex(t->ssl, &c, 1, &got);
+    int e = ok ? SSL_ERROR_NONE : SSL_get_error(t->ssl, 0);
+    ERR_clear_error();
+    t->flags = saved;
+    if (ok)
+        return (size_t)(SSL_pending(t->ssl) > 0 ? SSL_pending(t->ssl) : 1);
+    return e == SSL_ERROR_ZERO_RETURN ? 1 : 0;
 }
 
 static void ctx_unref(usock_tls_ctx *c);
@@ -343,6 +374,9 @@ USOCK_API int usock_tls_ctx_new(usock_tls_ctx **out, int side)
     SSL_CTX_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                  SSL_MODE_RELEASE_BUFFERS);
+    /* whole flights and records in one read, as nginx reads them (the
+     * poll's rule for what waits inside OpenSSL: layer_pending) */
+    SSL_CTX_set_read_ahead(c->ssl, 1);
     /* a server that checks client certificates resumes sessions only
      * within a context it names */
     SSL_CTX_set_session_id_context(c->ssl, (const unsigned char *)"usock", 5);
