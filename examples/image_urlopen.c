@@ -41,8 +41,8 @@
  * is one stderr line, "image_urlopen: GET URL: 404 File not found", exit
  * status 22 (HTTP_ERROR_EXIT, as curl --fail); no answer (resolve,
  * connect, timeout) is status 1; a failure while reading removes the
- * partial file, status 1. http: URLs only until TLS comes (the next
- * issue).
+ * partial file, status 1. http: and https: URLs (the server's
+ * certificate checked against the system's CAs, or SSL_CERT_FILE's).
  */
 #include <errno.h>
 #include <stdio.h>
