@@ -5,6 +5,7 @@
 #                threaded code, valgrind, the fuzz harnesses
 
 PACKAGES := cmake make gcc clang libclang-rt-14-dev libcmocka-dev libssl-dev zlib1g-dev libc-ares-dev \
+            bash-completion groff-base \
             pkg-config python3 curl openssl valgrind chromium chromium-driver
 JOBS     := $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

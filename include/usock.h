@@ -2,11 +2,7 @@
 #ifndef USOCK_H
 #define USOCK_H
 
-#define USOCK_VERSION_MAJOR 0
-#define USOCK_VERSION_MINOR 1
-#define USOCK_VERSION_PATCH 0
-#define USOCK_VERSION_STRING "0.1.0"
-
+#include "usock/version.h"
 #include "usock/error.h"
 #include "usock/socket.h"
 #include "usock/poll.h"

@@ -5,7 +5,9 @@ ctest runs this with USOCK_BIN_DIR (the build directory) and USOCK_SOURCE_DIR
 (the source tree) in the environment. It:
 
 - installs the build with `cmake --install BIN_DIR --prefix TMP`;
-- checks the installed headers, libusock.a, libusock.so, usock.pc and the CLI;
+- checks the installed headers (usock/version.h made from project()'s one
+  version), libusock.a, libusock.so (its SONAME from USOCK_SOVERSION),
+  usock.pc and the CLI;
 - checks that libusock.so exports exactly the USOCK_API functions of the
   headers: usock_* names only, no usock__ internals, nothing else;
 - checks that usock.pc is relocatable: its prefix is found from where the
@@ -14,7 +16,11 @@ ctest runs this with USOCK_BIN_DIR (the build directory) and USOCK_SOURCE_DIR
 - extracts the C example from README.md (between `<!-- example: hello.c -->`
   and `<!-- /example -->`), builds it with `cc $(pkg-config --cflags --libs
   usock)` against the install, once linked to the shared library and once to
-  the static one, and runs both against a Python TCP server on 127.0.0.1.
+  the static one, and runs both against a Python TCP server on 127.0.0.1;
+- builds the same example as a CMake project of a user's: find_package(usock)
+  against the install, linked to usock::usock (shared) and usock::usock_static,
+  runs both, again after the install is moved, and checks that another
+  minor or major version is refused.
 
 If the build was made with USOCK_SANITIZE=ON, the example is built with the
 same compiler and -fsanitize=address,undefined, as the library needs.
@@ -93,11 +99,15 @@ def cmake_true(value):
     return value.upper() in ("1", "ON", "YES", "TRUE", "Y") if value else False
 
 
-def header_version():
-    text = (SOURCE_DIR / "include" / "usock.h").read_text()
-    version = re.search(r'#define USOCK_VERSION_STRING "([^"]+)"', text).group(1)
-    major = re.search(r"#define USOCK_VERSION_MAJOR (\d+)", text).group(1)
-    return version, major
+def project_version():
+    """The one version: project(usock VERSION X.Y.Z) in CMakeLists.txt."""
+    text = (SOURCE_DIR / "CMakeLists.txt").read_text()
+    return re.search(r"project\(usock VERSION (\d+\.\d+\.\d+)", text).group(1)
+
+
+def soversion():
+    text = (SOURCE_DIR / "CMakeLists.txt").read_text()
+    return re.search(r"set\(USOCK_SOVERSION (\d+)\)", text).group(1)
 
 
 def declared_api():
@@ -196,18 +206,39 @@ class InstallTest(unittest.TestCase):
             installed = self.prefix / "include" / rel
             self.assertTrue(installed.is_file(), "%s not installed" % rel)
             self.assertEqual(installed.read_bytes(), h.read_bytes(), "%s differs" % rel)
+        self.assertEqual(sorted(p.name for p in (self.prefix / "include" / "usock").iterdir()),
+                         sorted([h.name for h in headers[1:]] + ["version.h"]))
+
+    def test_version_header(self):
+        # usock/version.h is made from project()'s version; the installed one
+        # is the build's and says that version.
+        installed = self.prefix / "include" / "usock" / "version.h"
+        self.assertTrue(installed.is_file(), "usock/version.h not installed")
+        self.assertEqual(installed.read_bytes(),
+                         (BIN_DIR / "include" / "usock" / "version.h").read_bytes())
+        text = installed.read_text()
+        major, minor, patch = project_version().split(".")
+        self.assertIn('#define USOCK_VERSION_STRING "%s"' % project_version(), text)
+        self.assertIn("#define USOCK_VERSION_MAJOR %s\n" % major, text)
+        self.assertIn("#define USOCK_VERSION_MINOR %s\n" % minor, text)
+        self.assertIn("#define USOCK_VERSION_PATCH %s\n" % patch, text)
 
     def test_libraries(self):
-        _, major = header_version()
+        major = soversion()
         self.assertTrue((self.libdir / "libusock.a").is_file())
         so = self.libdir / "libusock.so"
         self.assertTrue(so.exists(), "libusock.so not installed")
         self.assertTrue(so.resolve().is_file())
-        # The run-time name programs record (SONAME).
+        # The run-time name programs record (SONAME), USOCK_SOVERSION's, and
+        # the file named after the release.
         self.assertTrue((self.libdir / ("libusock.so." + major)).exists())
+        self.assertEqual(so.resolve().name, "libusock.so." + project_version())
+        if shutil.which("readelf"):
+            r = run(["readelf", "-d", so])
+            self.assertIn("Library soname: [libusock.so.%s]" % major, r.stdout)
 
     def test_pkgconfig_file(self):
-        version, _ = header_version()
+        version = project_version()
         self.assertTrue((self.pc_dir / "usock.pc").is_file(), "usock.pc not in %s" % self.pc_dir)
         r = run(["pkg-config", "--modversion", "usock"], env=self.pc_env)
         self.assertEqual(r.stdout.strip(), version)
@@ -236,7 +267,7 @@ class InstallTest(unittest.TestCase):
             shutil.rmtree(moved, ignore_errors=True)
 
     def test_cli_installed(self):
-        version, _ = header_version()
+        version = project_version()
         usock = self.prefix / "bin" / "usock"
         self.assertTrue(usock.is_file(), "bin/usock not installed")
         r = run([usock, "--version"], timeout=RUN_TIMEOUT)
@@ -338,6 +369,101 @@ class InstallTest(unittest.TestCase):
             self.assertNotIn("libusock", r.stdout)
         self.run_example(exe, env)
         self.refused(exe, env)
+
+    # ---- find_package(usock): a CMake project of a user's
+
+    CONSUMER = """cmake_minimum_required(VERSION 3.18)
+project(consumer C)
+find_package(usock %(version)s REQUIRED)
+add_executable(hello_shared hello.c)
+target_link_libraries(hello_shared PRIVATE usock::usock)
+add_executable(hello_static hello.c)
+target_link_libraries(hello_static PRIVATE usock::usock_static)
+get_target_property(type usock::usock TYPE)
+get_target_property(static_type usock::usock_static TYPE)
+get_target_property(inc usock::usock INTERFACE_INCLUDE_DIRECTORIES)
+get_target_property(deps usock::usock_static INTERFACE_LINK_LIBRARIES)
+file(WRITE ${CMAKE_BINARY_DIR}/found.txt
+  "dir=${usock_DIR}\\ntype=${type}\\nstatic_type=${static_type}\\ninc=${inc}\\ndeps=${deps}\\n")
+"""
+
+    def consumer(self, prefix, version=None, check=True):
+        """Configures and builds the consumer project against the install at
+        prefix; returns (build dir, what it found, the configure result)."""
+        src = Path(tempfile.mkdtemp(prefix="consumer.", dir=self.tmp))
+        (src / "CMakeLists.txt").write_text(self.CONSUMER % {"version": version or project_version()})
+        (src / "hello.c").write_text(self.example().read_text())
+        build = src / "build"
+        flags = " ".join(self.san_flags)
+        r = run(["cmake", "-S", src, "-B", build, "-DCMAKE_PREFIX_PATH=%s" % prefix,
+                 "-DCMAKE_C_COMPILER=%s" % self.cc, "-DCMAKE_C_FLAGS=%s" % flags,
+                 "-DCMAKE_EXE_LINKER_FLAGS=%s" % flags, "-DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF"],
+                check=check)
+        if r.returncode != 0:
+            return build, {}, r
+        run(["cmake", "--build", build])
+        found = dict(line.split("=", 1) for line in (build / "found.txt").read_text().splitlines())
+        return build, found, r
+
+    def test_cmake_config_files(self):
+        cmake_dir = self.libdir / "cmake" / "usock"
+        for name in ("usockConfig.cmake", "usockConfigVersion.cmake", "usockTargets.cmake"):
+            self.assertTrue((cmake_dir / name).is_file(), "%s not installed" % name)
+        # Relocatable: no absolute path into the install or the build.
+        for f in cmake_dir.glob("*.cmake"):
+            text = f.read_text()
+            self.assertNotIn(str(self.prefix), text, f.name)
+            self.assertNotIn(str(BIN_DIR), text, f.name)
+
+    def test_cmake_consumer_shared_and_static(self):
+        build, found, _ = self.consumer(self.prefix)
+        self.assertEqual(real(found["dir"]), real(self.libdir / "cmake" / "usock"))
+        self.assertEqual(found["type"], "SHARED_LIBRARY")
+        self.assertEqual(found["static_type"], "STATIC_LIBRARY")
+        self.assertEqual([real(p) for p in found["inc"].split(";")], [real(self.prefix / "include")])
+        # The static library brings what it needs to link; the shared one
+        # keeps its dependencies to itself.
+        for dep in ("Threads::Threads", "ZLIB::ZLIB", "usock::cares"):
+            self.assertIn(dep, found["deps"].split(";"))
+        if cmake_true(self.cache.get("USOCK_TLS", "ON")):
+            self.assertIn("OpenSSL::SSL", found["deps"].split(";"))
+        shared, static = build / "hello_shared", build / "hello_static"
+        env = dict(os.environ)
+        env.pop("LD_LIBRARY_PATH", None)
+        if shutil.which("ldd"):
+            # CMake gives the program a run path to the installed library.
+            self.assertIn(str(self.libdir / "libusock.so"), run(["ldd", shared], env=env).stdout)
+            self.assertNotIn("libusock", run(["ldd", static], env=env).stdout)
+        for exe in (shared, static):
+            self.run_example(exe, env)
+            self.refused(exe, env)
+
+    def test_cmake_consumer_after_moving_the_install(self):
+        moved = self.tmp / "moved-cmake"
+        shutil.copytree(self.prefix, moved, symlinks=True)
+        try:
+            build, found, _ = self.consumer(moved)
+            libdir = moved / self.libdir.relative_to(self.prefix)
+            self.assertEqual(real(found["dir"]), real(libdir / "cmake" / "usock"))
+            self.assertEqual([real(p) for p in found["inc"].split(";")], [real(moved / "include")])
+            env = dict(os.environ)
+            env.pop("LD_LIBRARY_PATH", None)
+            if shutil.which("ldd"):
+                self.assertIn(str(libdir / "libusock.so"),
+                              run(["ldd", build / "hello_shared"], env=env).stdout)
+            self.run_example(build / "hello_shared", env)
+        finally:
+            shutil.rmtree(moved, ignore_errors=True)
+
+    def test_cmake_version_check(self):
+        # SameMinorVersion: another major or minor version is refused.
+        major, minor, _ = project_version().split(".")
+        _, _, r = self.consumer(self.prefix, version="%d.0" % (int(major) + 1), check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("version: %s" % project_version(), r.stderr)
+        _, _, r = self.consumer(self.prefix, version="%s.%d" % (major, int(minor) + 1), check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("version: %s" % project_version(), r.stderr)
 
 
 if __name__ == "__main__":
