@@ -204,17 +204,23 @@ int open_socket(usock **s, const char *host, int port, int type, double timeout,
 
 int open_connection(usock **s, const char *host, int port, double timeout, char *where)
 {
-    usock_addr addr;
+    usock_connect_opts o;
+    usock_addr peer;
     int r;
 
-    if (open_socket(s, host, port, SOCK_STREAM, timeout, &addr, where) != 0)
-        return 1;
-    r = usock_connect(*s, &addr);
+    usock_connect_opts_init(&o);
+    o.timeout = timeout;
+    r = usock_create_connection_opts(s, host, port, &o);
     if (r < 0) {
-        usock_close(*s);
-        *s = NULL;
+        if (strcmp(o.where, "resolve") == 0)
+            return fail("getaddrinfo", host, r);
+        strcpy(where, o.where);
         return fail("connect", where, r);
     }
+    if (usock_getpeername(*s, &peer) == 0)
+        addr_text(&peer, where);
+    else
+        strcpy(where, o.where);
     return 0;
 }
 
@@ -222,8 +228,6 @@ int open_server(usock **s, const char *host, int port, int af, int type, int bac
 {
     usock_addrinfo *ai = NULL;
     usock_addr local;
-    const char *what = "socket";
-    int one = 1;
     int r;
 
     *s = NULL;
@@ -231,28 +235,15 @@ int open_server(usock **s, const char *host, int port, int af, int type, int bac
     if (r < 0)
         return fail("getaddrinfo", host[0] ? host : "''", r);
     addr_text(&ai->addr, where);
-    r = usock_socket(s, usock_addr_family(&ai->addr), type, 0);
-    if (r == 0 && type == SOCK_STREAM) {
-        what = "setsockopt";
-        r = usock_setsockopt(*s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    }
-    if (r == 0) {
-        what = "bind";
-        r = usock_bind(*s, &ai->addr);
-    }
-    if (r == 0 && type == SOCK_STREAM) {
-        what = "listen";
-        r = usock_listen(*s, backlog);
-    }
-    if (r == 0) {
-        what = "getsockname";
-        r = usock_getsockname(*s, &local);
-    }
+    r = usock_create_server(s, &ai->addr, backlog, type == SOCK_DGRAM ? USOCK_CS_DGRAM : 0);
     usock_freeaddrinfo(ai);
+    if (r < 0)
+        return fail("bind", where, r); /* as Python's create_server words it */
+    r = usock_getsockname(*s, &local);
     if (r < 0) {
         usock_close(*s);
         *s = NULL;
-        return fail(what, where, r);
+        return fail("getsockname", where, r);
     }
     addr_text(&local, where);
     printf("listening on %s\n", where);

@@ -98,21 +98,25 @@ void addr_text(const usock_addr *a, char *buf);
 int open_socket(usock **s, const char *host, int port, int type, double timeout, usock_addr *addr,
                 char *where);
 
-/* open_socket for SOCK_STREAM, then s.connect(addr): the timeout, if any,
- * bounds the connect too. A refused or unreachable server is reported as
- * "connect WHERE". On failure *s is NULL. */
+/* socket.create_connection((host, port), timeout): usock_create_connection
+ * tries every address of host (Happy Eyeballs); the timeout, if any, bounds
+ * each attempt and stays on the socket. where gets the peer's address. A
+ * name that does not resolve is reported as "getaddrinfo HOST", a refused
+ * or unreachable server as "connect WHERE" (the last address tried). On
+ * failure *s is NULL. */
 int open_connection(usock **s, const char *host, int port, double timeout, char *where);
 
 /* A server's socket: resolves host and port for type with AI_PASSIVE (af
- * 0 = the family of the host, AF_INET = Python's '' as 0.0.0.0), creates
- * *s, binds it, and for SOCK_STREAM listens with backlog. A stream socket
- * also gets SO_REUSEADDR (not in the seeds) so that a restarted server can
- * take its port while old connections sit in TIME_WAIT. Then prints
+ * 0 = the family of the host, AF_INET = Python's '' as 0.0.0.0), then
+ * usock_create_server (socket.create_server): bound, and for SOCK_STREAM
+ * listening with backlog and SO_REUSEADDR (not in the seeds) so that a
+ * restarted server can take its port while old connections sit in
+ * TIME_WAIT. Then prints
  * "listening on ADDR" on stdout, flushed, ADDR being the address bound
  * (so port 0 shows the port the system picked); where gets that text
  * (USOCK_ADDRSTRLEN bytes). A failure is reported as "getaddrinfo HOST"
- * ('' for an empty host) or "socket|setsockopt|bind|listen|getsockname
- * ADDR"; *s is then NULL. */
+ * ('' for an empty host), "bind ADDR" (anything create_server meets, as
+ * Python words it) or "getsockname ADDR"; *s is then NULL. */
 int open_server(usock **s, const char *host, int port, int af, int type, int backlog, char *where);
 
 /* conn, addr = s.accept(): the connection into *conn, the peer's address
