@@ -1053,8 +1053,9 @@ class TestUsage(CliTest):
                 self.assertTrue(out.startswith(b"usage: usock " + cmd.encode()), out)
 
     def test_version(self):
-        with open(os.path.join(SOURCE_DIR, "include", "usock.h")) as f:
-            version = re.search(r'USOCK_VERSION_STRING "([^"]+)"', f.read()).group(1)
+        # The one version: project(usock VERSION X.Y.Z) in CMakeLists.txt.
+        with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
+            version = re.search(r"project\(usock VERSION ([\d.]+)", f.read()).group(1)
         rc, out, err = run("--version")
         self.assertEqual((rc, err), (0, b""))
         self.assertEqual(out.decode(), "usock %s\n" % version)

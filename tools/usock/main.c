@@ -59,7 +59,7 @@ static const struct optdef optdefs[] = {
     {"--chunk", 'c', 1}, {"-b", 'b', 1},     {"-p", 'p', 1},    {"-o", 'o', 1},
     {"--once", 'O', 0},  {"--upper", 'U', 0}, {"-h", 'h', 0},   {"--help", 'h', 0},
     {"-O", 'D', 1},      {"--mode", 'm', 1}, {"--workers", 'w', 1}, {"--unix", 'x', 1},
-    {"-w", 'w', 1},      {"-q", 'q', 0},     {"--no-status", 'S', 0}, {"--log", 'L', 1},
+    {"-w", 'W', 1},      {"-q", 'q', 0},     {"--no-status", 'S', 0}, {"--log", 'L', 1},
     {"--tls-cert", 'C', 1}, {"--tls-key", 'K', 1},
 };
 
@@ -160,7 +160,8 @@ static int apply_option(struct opts *o, char key, const char *name, const char *
         return cli_usage_error(o->cmd,
                                "bad mode '%s' (poll, sequential, threading, forking or pool)",
                                val);
-    case 'w': {
+    case 'w': /* echo's --workers */
+    case 'W': { /* serve's -w */
         size_t n = strlen(val);
         long v = (n > 0 && n <= 4 && strspn(val, "0123456789") == n) ? strtol(val, NULL, 10) : 0;
         if (v < 1 || v > MAX_WORKERS)

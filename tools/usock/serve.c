@@ -146,4 +146,4 @@ static int run_serve(struct opts *o)
     return status;
 }
 
-const struct command cmd_serve = {"serve", "bpwqSLCKh", 0, 1, 0, usage_serve, run_serve};
+const struct command cmd_serve = {"serve", "bpWqSLCKh", 0, 1, 0, usage_serve, run_serve};
