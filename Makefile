@@ -2,10 +2,12 @@
 #   make demo    build, then run every seed program end to end on loopback
 #   make check   build and run every test: a normal build, then ASan+UBSan;
 #                then the poll(2) backend's unit tests, ThreadSanitizer on the
-#                threaded code, valgrind, the fuzz harnesses
+#                threaded code, valgrind, the fuzz harnesses, and last the
+#                Debian packages (check-deb) where dpkg-buildpackage exists
+#   make deb     the Debian packages, into build/deb/
 
 PACKAGES := cmake make gcc clang libclang-rt-14-dev libcmocka-dev libssl-dev zlib1g-dev libc-ares-dev \
-            bash-completion groff-base \
+            bash-completion groff-base dpkg-dev debhelper lintian \
             pkg-config python3 curl openssl valgrind chromium chromium-driver
 JOBS     := $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -14,8 +16,8 @@ CTEST    := ctest --output-on-failure -j$(JOBS)
 # twice as many at once as there are cores keeps `make check` short.
 CTEST_ALL := ctest --output-on-failure -j$(shell expr $(JOBS) \* 2)
 
-.PHONY: all deps build demo check check-normal check-sanitize check-poll check-tsan check-valgrind \
-        check-notls check-fuzz clean
+.PHONY: all deps build demo deb check check-normal check-sanitize check-poll check-tsan \
+        check-valgrind check-notls check-fuzz check-deb clean
 
 all: build
 
@@ -39,7 +41,14 @@ build: deps
 demo: build
 	scripts/demo.sh build
 
+# The Debian packages libusock0, libusock-dev and usock, built from a copy
+# of the tree in build/deb/ (scripts/deb.sh prints the .deb files' paths).
+deb: deps
+	scripts/deb.sh
+
 check: check-normal check-sanitize check-poll check-tsan check-valgrind check-notls check-fuzz
+	@if command -v dpkg-buildpackage >/dev/null 2>&1; then $(MAKE) --no-print-directory check-deb; \
+	 else echo "check-deb skipped: no dpkg-buildpackage"; fi
 
 check-normal: build
 	cd build && $(CTEST_ALL)
@@ -88,6 +97,11 @@ check-notls: deps
 # building and finding nothing (fuzz/run.sh 600 is the long one).
 check-fuzz: deps
 	fuzz/run.sh 30
+
+# The packages of `make deb`, then lintian (an error fails) and
+# tests/deb/test_deb.py on what they hold (dpkg -x into a scratch root).
+check-deb: deps
+	scripts/check-deb.sh
 
 clean:
 	rm -rf build build-asan build-poll build-tsan build-notls build-fuzz

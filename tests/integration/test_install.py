@@ -223,6 +223,14 @@ class InstallTest(unittest.TestCase):
         self.assertIn("#define USOCK_VERSION_MINOR %s\n" % minor, text)
         self.assertIn("#define USOCK_VERSION_PATCH %s\n" % patch, text)
 
+    def test_debian_changelog_has_the_version(self):
+        # debian/changelog is the one copy of the version: its newest entry
+        # must name project()'s (README, "Versions").
+        first = (SOURCE_DIR / "debian" / "changelog").read_text().splitlines()[0]
+        m = re.match(r"^usock \(([^)]+)\) ", first)
+        self.assertIsNotNone(m, first)
+        self.assertEqual(m.group(1), project_version())
+
     def test_libraries(self):
         major = soversion()
         self.assertTrue((self.libdir / "libusock.a").is_file())
