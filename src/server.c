@@ -113,9 +113,12 @@ struct usock_server {
     int nfree;
     char *bufmem;
 
-    /* Forking (the loop's thread only). */
+    /* Forking (the loop's thread only). spare: the next child's socket
+     * pair, made before its request is taken, so that running out of
+     * descriptors leaves the request waiting instead of dropping it. */
     struct child *kids;
     int nkids;
+    usock *spare[2];
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -405,18 +408,30 @@ static int free_kid(usock_server *s)
     return -1;
 }
 
+/* Makes the next child's socket pair if there is none; on failure pauses
+ * taking requests (as when accept fails) and returns the error. */
+static int make_spare(usock_server *s)
+{
+    if (s->spare[0])
+        return 0;
+    int r = usock_socketpair(&s->spare[0], &s->spare[1], AF_UNIX, SOCK_STREAM);
+    if (r < 0) {
+        s->spare[0] = s->spare[1] = NULL;
+        start_backoff(s, r);
+    }
+    return r;
+}
+
 static void fork_request(usock_server *s, usock *conn, const usock_addr *peer, const void *data,
                          size_t len)
 {
-    usock *mine = NULL, *theirs = NULL;
     int k = free_kid(s);
-    int r = k < 0 ? USOCK_EAGAIN : usock_socketpair(&mine, &theirs, AF_UNIX, SOCK_STREAM);
-    if (r < 0) {
-        if (r == USOCK_EMFILE || r == USOCK_ENFILE)
-            start_backoff(s, r);
-        drop_request(s, conn, peer, r);
+    if (k < 0 || !s->spare[0]) { /* take_one checked both */
+        drop_request(s, conn, peer, USOCK_EAGAIN);
         return;
     }
+    usock *mine = s->spare[0], *theirs = s->spare[1];
+    s->spare[0] = s->spare[1] = NULL;
     pid_t pid = fork();
     if (pid == 0)
         child_main(s, conn, peer, data, len, mine, theirs);
@@ -534,6 +549,8 @@ static int take_one(usock_server *s)
     usock *conn = NULL;
     ssize_t n = 0;
     memset(&peer, 0, sizeof peer);
+    if (s->o.mode == USOCK_SERVER_FORKING && make_spare(s) < 0)
+        return 0; /* the request stays where it is */
     if (s->o.type == SOCK_STREAM) {
         int r = usock_accept(s->sock, &conn, &peer);
         if (r == USOCK_EMFILE || r == USOCK_ENFILE || r == USOCK_ENOBUFS || r == USOCK_ENOMEM)
@@ -742,6 +759,8 @@ static void destroy(usock_server *s)
     usock_poll_free(s->poll);
     for (int i = 0; s->kids && i < s->o.max_children; i++)
         usock_close(s->kids[i].end);
+    usock_close(s->spare[0]);
+    usock_close(s->spare[1]);
     free(s->kids);
     free(s->pkt);
     free(s->workers);

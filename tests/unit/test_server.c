@@ -83,6 +83,8 @@ static int skip_forking(int mode)
     return mode == USOCK_SERVER_FORKING && (under_valgrind() || under_tsan());
 }
 
+static int count_fds(void);
+
 static const int modes[] = {USOCK_SERVER_SEQUENTIAL, USOCK_SERVER_THREADING, USOCK_SERVER_FORKING,
                             USOCK_SERVER_POOL};
 
@@ -98,6 +100,7 @@ struct shared {
     atomic_int refuse;   /* verify_request says no */
     atomic_int peer_family;
     atomic_int deadlk;
+    atomic_int pid;    /* the process of h_echo's or h_hold's last call */
     atomic_ullong sum; /* checksum of what a handler received */
     atomic_ullong got; /* its length */
     pthread_mutex_t log_mu;
@@ -191,6 +194,7 @@ static int h_echo(usock_request *rq)
     if (sh) {
         atomic_fetch_add(&sh->handled, 1);
         atomic_store(&sh->peer_family, rq->peer->ss.ss_family);
+        atomic_store(&sh->pid, (int)getpid());
     }
     while ((n = usock_recv(rq->sock, buf, 16384)) > 0) {
         h = fnv(h, buf, (size_t)n);
@@ -234,6 +238,7 @@ static int h_hold(usock_request *rq)
     struct shared *sh = rq->udata;
     char c;
     atomic_fetch_add(&sh->handled, 1);
+    atomic_store(&sh->pid, (int)getpid());
     ssize_t n = usock_recv(rq->sock, &c, 1);
     if (n <= 0)
         return n < 0 ? (int)n : 0;
@@ -296,15 +301,22 @@ static void opts_for(usock_server_opts *o, struct shared *sh, int mode, int type
     (void)sh;
 }
 
-static void start_at(struct running *r, const usock_addr *a, usock_handler h, struct shared *sh,
-                     const usock_server_opts *o)
+/* serve_forever(poll_interval) in a new thread. */
+static void start_polling(struct running *r, const usock_addr *a, usock_handler h,
+                          struct shared *sh, const usock_server_opts *o, double poll_interval)
 {
     memset(r, 0, sizeof *r);
-    r->poll_interval = 0.05;
+    r->poll_interval = poll_interval;
     r->rc = 12345;
     assert_ok(usock_server_new(&r->srv, a, h, sh, o));
     assert_ok(usock_server_address(r->srv, &r->addr));
     assert_int_equal(pthread_create(&r->thread, NULL, serve_main, r), 0);
+}
+
+static void start_at(struct running *r, const usock_addr *a, usock_handler h, struct shared *sh,
+                     const usock_server_opts *o)
+{
+    start_polling(r, a, h, sh, o, 0.05);
 }
 
 static void start(struct running *r, int af, usock_handler h, struct shared *sh,
@@ -322,6 +334,54 @@ static void stop(struct running *r)
     assert_int_equal(r->rc, 0);
     usock_server_close(r->srv);
     r->srv = NULL;
+}
+
+/* usock_server_shutdown or usock_server_close in a thread of its own, so
+ * that a test can see whether it returns while a handler still runs. */
+struct bg_call {
+    usock_server *srv;
+    int close; /* 0: shutdown */
+    int rc;
+    long long returned_ms; /* mono_ms() when it returned */
+    atomic_int done;
+    pthread_t thread;
+};
+
+static void *bg_main(void *arg)
+{
+    struct bg_call *b = arg;
+    if (b->close)
+        usock_server_close(b->srv);
+    else
+        b->rc = usock_server_shutdown(b->srv);
+    b->returned_ms = mono_ms();
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+static void bg_start(struct bg_call *b, usock_server *srv, int close)
+{
+    memset(b, 0, sizeof *b);
+    b->srv = srv;
+    b->close = close;
+    b->rc = 12345;
+    assert_int_equal(pthread_create(&b->thread, NULL, bg_main, b), 0);
+}
+
+/* Whether the call returned within ms. */
+static int bg_returned_within(struct bg_call *b, int ms)
+{
+    long long end = mono_ms() + ms;
+    while (!atomic_load(&b->done) && mono_ms() < end)
+        sleep_ms(1);
+    return atomic_load(&b->done);
+}
+
+/* Asserts that it returns (bounded), and joins it. */
+static void bg_join(struct bg_call *b)
+{
+    assert_true(bg_returned_within(b, 4 * EXPECT_MS));
+    pthread_join(b->thread, NULL);
 }
 
 static usock_server_stats stats(usock_server *s)
@@ -583,6 +643,103 @@ static void new_reports_address_in_use(void **state)
     assert_code(usock_server_new(&s2, &a, h_echo, NULL, NULL), USOCK_EADDRINUSE);
     assert_null(s2);
     usock_server_close(s1);
+}
+
+/* Python's allow_reuse_address: SO_REUSEADDR on the server's socket, and
+ * only when asked, for stream and datagram servers. */
+static void allow_reuse_address_sets_so_reuseaddr(void **state)
+{
+    (void)state;
+    static const int types[] = {SOCK_STREAM, SOCK_DGRAM};
+    for (int t = 0; t < 2; t++) {
+        for (int on = 0; on <= 1; on++) {
+            usock_server *s;
+            usock_server_opts o;
+            usock_addr a;
+            usock_server_opts_init(&o);
+            o.type = types[t];
+            o.allow_reuse_address = on;
+            loopback(&a, AF_INET, 0);
+            assert_ok(usock_server_new(&s, &a, h_echo, NULL, &o));
+            int v = -1;
+            socklen_t len = sizeof v;
+            assert_ok(usock_getsockopt(usock_server_socket(s), SOL_SOCKET, SO_REUSEADDR, &v, &len));
+            if ((v != 0) != on)
+                fail_msg("type %d, allow_reuse_address %d: SO_REUSEADDR is %d", types[t], on, v);
+            v = -1;
+            len = sizeof v;
+            assert_int_equal(getsockopt(usock_fileno(usock_server_socket(s)), SOL_SOCKET,
+                                        SO_REUSEADDR, &v, &len),
+                             0);
+            assert_int_equal(v != 0, on);
+            usock_server_close(s);
+        }
+    }
+}
+
+/* How many connections to a, which nobody accepts, complete their
+ * handshake: connected one at a time until one does not within
+ * HANDSHAKE_MS (its SYN dropped: the accept queue is full) or max did.
+ * Loopback handshakes take microseconds; the margin is for a loaded
+ * machine. */
+#define HANDSHAKE_MS 500
+
+static int handshakes_completed(const usock_addr *a, int max)
+{
+    int fds[16], done = 0;
+    assert_true(max <= 16);
+    for (; done < max; done++) {
+        int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(fd >= 0);
+        fds[done] = fd;
+        int r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
+        assert_true(r == 0 || errno == EINPROGRESS);
+        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        int err = -1;
+        socklen_t len = sizeof err;
+        if (r != 0 && poll(&pf, 1, HANDSHAKE_MS) != 1)
+            break;
+        assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+        assert_int_equal(err, 0);
+    }
+    for (int i = 0; i < done + (done < max); i++)
+        close_rst(fds[i]);
+    return done;
+}
+
+/* Python's request_queue_size is listen()'s backlog. The kernel's accept
+ * queue, measured with raw listeners of two backlogs, must be the
+ * server's with the same request_queue_size (Linux holds backlog + 1). */
+static void request_queue_size_is_the_listen_backlog(void **state)
+{
+    (void)state;
+    static const int backlogs[] = {1, 3};
+    int raw[2], srv[2];
+    for (int i = 0; i < 2; i++) {
+        int port, lfd = raw_listener(AF_INET, backlogs[i], 0, &port);
+        usock_addr a;
+        loopback(&a, AF_INET, port);
+        raw[i] = handshakes_completed(&a, 12);
+        close(lfd);
+        usock_server *s; /* created, never serving: nobody accepts */
+        usock_server_opts o;
+        usock_server_opts_init(&o);
+        o.request_queue_size = backlogs[i];
+        loopback(&a, AF_INET, 0);
+        assert_ok(usock_server_new(&s, &a, h_echo, NULL, &o));
+        assert_ok(usock_server_address(s, &a));
+        srv[i] = handshakes_completed(&a, 12);
+        usock_server_close(s);
+    }
+    if (raw[0] == raw[1] || raw[1] == 12) {
+        print_message("the kernel's accept queue does not show the backlog (%d and %d)\n", raw[0],
+                      raw[1]);
+        skip();
+    }
+    for (int i = 0; i < 2; i++)
+        if (srv[i] != raw[i])
+            fail_msg("request_queue_size %d: %d connections queued, listen(%d) queues %d",
+                     backlogs[i], srv[i], backlogs[i], raw[i]);
 }
 
 /* ---- the seed ------------------------------------------------------------ */
@@ -900,31 +1057,73 @@ static void unix_abstract_server_echoes(void **state)
 
 /* ---- shutdown ------------------------------------------------------------ */
 
+/* A poll interval far longer than any bound below: a shutdown that waited
+ * for the end of the turn would show. */
+#define LONG_POLL 5.0
+#define WELL_UNDER_LONG_POLL_MS 2500
+
+/* Python's shutdown() with serve_forever in its poll wait: the waker ends
+ * the wait at once, whatever the poll interval. Handlers in threads,
+ * workers and children go on (their connections stay open), and
+ * server_close (block_on_close) waits for them. A sequential handler runs
+ * in serve_forever's own turn, which ends with it: then serve_forever
+ * returns as soon as the handler does. */
 static void shutdown_from_another_thread_while_handlers_run(void **state)
 {
     (void)state;
-    struct shared *sh = shared_new();
-    struct running r;
-    usock_server_opts o;
-    opts_for(&o, sh, USOCK_SERVER_THREADING, SOCK_STREAM);
-    r.poll_interval = 0;
-    start(&r, AF_INET, h_hold, sh, &o);
-    int fds[5];
-    for (int i = 0; i < 5; i++) {
-        fds[i] = hold_client(&r.addr, 'h');
-        expect_byte(fds[i], 'h');
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        if (skip_forking(modes[m]))
+            continue;
+        struct shared *sh = shared_new();
+        struct running r;
+        usock_server_opts o;
+        opts_for(&o, sh, modes[m], SOCK_STREAM);
+        usock_addr a;
+        loopback(&a, AF_INET, 0);
+        start_polling(&r, &a, h_hold, sh, &o, LONG_POLL);
+        int n = modes[m] == USOCK_SERVER_SEQUENTIAL ? 1 : 3, fds[3];
+        for (int i = 0; i < n; i++) {
+            fds[i] = hold_client(&r.addr, 'h');
+            expect_byte(fds[i], 'h'); /* its handler now blocks in a read */
+        }
+        assert_int_equal(stats(r.srv).active, n);
+        struct bg_call sd;
+        long long t0 = mono_ms();
+        bg_start(&sd, r.srv, 0);
+        if (modes[m] == USOCK_SERVER_SEQUENTIAL) {
+            /* The turn under way is the handler's: shutdown waits for it,
+             * and the handler is not interrupted. */
+            assert_false(bg_returned_within(&sd, QUIET_MS * 4));
+            expect_silence(fds[0]);
+            t0 = mono_ms();
+            bye(fds[0]);
+        }
+        bg_join(&sd);
+        assert_ok(sd.rc);
+        if (sd.returned_ms - t0 >= WELL_UNDER_LONG_POLL_MS)
+            fail_msg("mode %d: shutdown took %lld ms with a %.0f s poll interval", modes[m],
+                     sd.returned_ms - t0, LONG_POLL);
+        pthread_join(r.thread, NULL);
+        assert_int_equal(r.rc, 0);
+        assert_ok(usock_server_shutdown(r.srv)); /* not serving: at once */
+        if (modes[m] != USOCK_SERVER_SEQUENTIAL) {
+            /* The handlers still run, their connections open. */
+            assert_int_equal(stats(r.srv).active, n);
+            for (int i = 0; i < n; i++)
+                expect_silence(fds[i]);
+            struct bg_call cl;
+            bg_start(&cl, r.srv, 1);
+            assert_false(bg_returned_within(&cl, QUIET_MS * 4)); /* block_on_close */
+            for (int i = 0; i < n; i++)
+                bye(fds[i]);
+            bg_join(&cl);
+        } else {
+            assert_int_equal(stats(r.srv).requests, 1);
+            usock_server_close(r.srv);
+        }
+        assert_int_equal(atomic_load(&sh->handled), n);
+        shared_free(sh);
     }
-    assert_int_equal(stats(r.srv).active, 5);
-    long long t0 = mono_ms();
-    assert_ok(usock_server_shutdown(r.srv)); /* the handlers still run */
-    assert_true(mono_ms() - t0 < 3000);
-    pthread_join(r.thread, NULL);
-    assert_int_equal(r.rc, 0);
-    assert_ok(usock_server_shutdown(r.srv)); /* not serving: at once */
-    for (int i = 0; i < 5; i++)
-        bye(fds[i]);
-    usock_server_close(r.srv); /* block_on_close: waits for them */
-    shared_free(sh);
 }
 
 static void shutdown_from_own_thread_is_edeadlk(void **state)
@@ -1065,6 +1264,68 @@ static void default_handle_error_writes_one_log_line(void **state)
     shared_free(sh);
 }
 
+/* The whole of a temporary file, NUL-ended, into buf. */
+static void file_text(FILE *f, char *buf, size_t cap)
+{
+    fflush(f);
+    rewind(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+}
+
+/* Without a log callback the server's line goes to standard error, and
+ * nothing to standard output. Descriptors 1 and 2 are files meanwhile, so
+ * nothing in between asserts. */
+static void default_log_goes_to_stderr_not_stdout(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_THREADING, SOCK_STREAM);
+    o.log = NULL;
+    start(&r, AF_INET, h_hold, sh, &o);
+    FILE *out = tmpfile(), *err = tmpfile();
+    assert_non_null(out);
+    assert_non_null(err);
+    fflush(stdout);
+    fflush(stderr);
+    int saved_out = dup(1), saved_err = dup(2);
+    assert_true(saved_out >= 0 && saved_err >= 0);
+    assert_true(dup2(fileno(out), 1) == 1 && dup2(fileno(err), 2) == 2);
+    int fd = client_fd(&r.addr, SOCK_STREAM), closed = 0;
+    char c = 'F';
+    if (fd >= 0 && send_all(fd, &c, 1) == 0)
+        closed = recv_wait(fd, &c, 1, EXPECT_MS) == 0; /* failed */
+    if (fd >= 0)
+        bye(fd);
+    long long end = mono_ms() + EXPECT_MS;
+    while (stats(r.srv).requests < 1 && mono_ms() < end)
+        sleep_ms(1);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, 1);
+    dup2(saved_err, 2);
+    close(saved_out);
+    close(saved_err);
+    assert_true(fd >= 0);
+    assert_true(closed);
+    wait_requests(r.srv, 1);
+    char got_out[256], got_err[1024];
+    file_text(out, got_out, sizeof got_out);
+    file_text(err, got_err, sizeof got_err);
+    fclose(out);
+    fclose(err);
+    stop(&r);
+    shared_free(sh);
+    if (got_out[0])
+        fail_msg("standard output got \"%s\"", got_out);
+    const char *want = "Exception occurred during processing of request from 127.0.0.1:";
+    if (strncmp(got_err, want, strlen(want)) != 0 || !strstr(got_err, ": EPROTO (") ||
+        strchr(got_err, '\n') != got_err + strlen(got_err) - 1)
+        fail_msg("standard error got \"%s\", want one line \"%s...: EPROTO (...)\"", got_err, want);
+}
+
 static void conn_timeout_bounds_a_silent_client(void **state)
 {
     (void)state;
@@ -1150,6 +1411,56 @@ static void handle_request_times_out_then_serves_one(void **state)
     bye(fd2);
     usock_server_close(s);
     shared_free(sh);
+}
+
+/* handle_request in threading, pool and forking mode: takes exactly one
+ * request, hands it on and returns; the next stays in the backlog. With
+ * nothing to take it calls handle_timeout after opts.timeout. */
+static void handle_request_hands_on_one_in_each_mode(void **state)
+{
+    (void)state;
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        if (modes[m] == USOCK_SERVER_SEQUENTIAL || skip_forking(modes[m]))
+            continue;
+        struct shared *sh = shared_new();
+        usock_server *s;
+        usock_server_opts o;
+        usock_addr a;
+        opts_for(&o, sh, modes[m], SOCK_STREAM);
+        o.timeout = 0.1;
+        o.handle_timeout = on_timeout;
+        loopback(&a, AF_INET, 0);
+        assert_ok(usock_server_new(&s, &a, h_upper, sh, &o));
+        assert_ok(usock_server_address(s, &a));
+        long long t0 = mono_ms();
+        assert_code(usock_server_handle_request(s), USOCK_ETIMEDOUT);
+        assert_true(mono_ms() - t0 >= 90);
+        assert_int_equal(atomic_load(&sh->timeouts), 1);
+        int fd1 = client_fd(&a, SOCK_STREAM), fd2 = client_fd(&a, SOCK_STREAM);
+        assert_true(fd1 >= 0 && fd2 >= 0);
+        assert_ok(send_all(fd1, "one", 3));
+        assert_ok(send_all(fd2, "two", 3));
+        assert_ok(usock_server_handle_request(s)); /* exactly one, handed on */
+        assert_int_equal(stats(s).accepted, 1);
+        char buf[8];
+        assert_int_equal(recv_to_eof(fd1, buf, sizeof buf), 3);
+        assert_memory_equal(buf, "ONE", 3);
+        expect_silence(fd2);
+        assert_int_equal(stats(s).accepted, 1);
+        assert_ok(usock_server_handle_request(s));
+        assert_int_equal(recv_to_eof(fd2, buf, sizeof buf), 3);
+        assert_memory_equal(buf, "TWO", 3);
+        wait_requests(s, 2);
+        assert_code(usock_server_handle_request(s), USOCK_ETIMEDOUT); /* and again */
+        assert_int_equal(atomic_load(&sh->timeouts), 2);
+        usock_server_stats st = stats(s);
+        assert_int_equal(st.accepted, 2);
+        assert_int_equal(st.errors, 0);
+        bye(fd1);
+        bye(fd2);
+        usock_server_close(s);
+        shared_free(sh);
+    }
 }
 
 static void service_actions_runs_every_turn(void **state)
@@ -1283,6 +1594,159 @@ static void threading_close_without_blocking_leaves_handlers_running(void **stat
     shared_free(sh);
 }
 
+/* block_on_close without daemon_threads: server_close waits until the
+ * last handler has returned. */
+static void threading_close_blocks_until_handlers_end(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_THREADING, SOCK_STREAM);
+    assert_int_equal(o.block_on_close, 1);
+    assert_int_equal(o.daemon_threads, 0);
+    start(&r, AF_INET, h_hold, sh, &o);
+    int fd = hold_client(&r.addr, 'w');
+    expect_byte(fd, 'w');
+    struct bg_call cl;
+    bg_start(&cl, r.srv, 1); /* shuts serve_forever down, then waits */
+    assert_false(bg_returned_within(&cl, QUIET_MS * 4));
+    expect_silence(fd); /* the handler is not interrupted */
+    bye(fd);            /* it returns: so does server_close */
+    bg_join(&cl);
+    pthread_join(r.thread, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(atomic_load(&sh->handled), 1);
+    shared_free(sh);
+}
+
+/* daemon_threads: handler threads are detached, never waited for, even
+ * with block_on_close. server_close returns at once with a handler still
+ * running, closing the listener; the handler goes on serving its client,
+ * and being the last to end, frees the server (its descriptors go). */
+static void threading_daemon_threads_close_returns_at_once(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    int before = count_fds();
+    opts_for(&o, sh, USOCK_SERVER_THREADING, SOCK_STREAM);
+    o.daemon_threads = 1;
+    assert_int_equal(o.block_on_close, 1);
+    start(&r, AF_INET, h_echo, sh, &o);
+    int fd = client_fd(&r.addr, SOCK_STREAM);
+    assert_true(fd >= 0);
+    assert_ok(send_all(fd, "d", 1));
+    expect_byte(fd, 'd'); /* the handler now blocks in a read */
+    struct bg_call cl;
+    bg_start(&cl, r.srv, 1);
+    if (!bg_returned_within(&cl, EXPECT_MS)) {
+        bye(fd);
+        fail_msg("server_close waited for a daemon thread");
+    }
+    pthread_join(cl.thread, NULL);
+    pthread_join(r.thread, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(client_fd(&r.addr, SOCK_STREAM), -ECONNREFUSED); /* no listener */
+    char buf[4];
+    assert_ok(send_all(fd, "more", 4)); /* the handler still serves */
+    raw_recv_exact(fd, buf, 4);
+    assert_memory_equal(buf, "more", 4);
+    assert_true(count_fds() > before); /* the server's waker and poll */
+    bye(fd);
+    long long end = mono_ms() + EXPECT_MS;
+    while (count_fds() != before && mono_ms() < end)
+        sleep_ms(1);
+    assert_int_equal(count_fds(), before); /* freed by the handler's thread */
+    assert_int_equal(atomic_load(&sh->got), 5);
+    assert_int_equal(atomic_load(&sh->handled), 1);
+    shared_free(sh);
+}
+
+/* Pool without block_on_close: server_close closes the queued connections
+ * unserved; it still joins the workers, so it waits for the handlers they
+ * run (docs/server.md, Pool). */
+static void pool_close_without_blocking_drops_the_queue(void **state)
+{
+    (void)state;
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_POOL, SOCK_STREAM);
+    o.workers = 1;
+    o.queue_size = 2;
+    o.block_on_close = 0;
+    start(&r, AF_INET, h_hold, sh, &o);
+    int a = hold_client(&r.addr, 'a');
+    expect_byte(a, 'a'); /* in the worker's hands */
+    int q[2] = {hold_client(&r.addr, 'b'), hold_client(&r.addr, 'c')};
+    wait_accepted(r.srv, 3); /* both queued */
+    struct bg_call cl;
+    bg_start(&cl, r.srv, 1);
+    for (int i = 0; i < 2; i++) {
+        char c;
+        ssize_t k = recv_wait(q[i], &c, 1, EXPECT_MS);
+        if (k != 0 && k != -ECONNRESET)
+            fail_msg("a queued client got %zd, want its connection closed unserved", k);
+    }
+    assert_false(bg_returned_within(&cl, QUIET_MS * 4)); /* the worker is joined */
+    expect_silence(a);
+    bye(a);
+    bg_join(&cl);
+    pthread_join(r.thread, NULL);
+    assert_int_equal(r.rc, 0);
+    bye(q[0]);
+    bye(q[1]);
+    assert_int_equal(atomic_load(&sh->handled), 1);
+    shared_free(sh);
+}
+
+/* Forking without block_on_close: server_close returns with a child still
+ * running; the child goes on serving its client and exits by itself, and
+ * the server, gone, does not reap it: the process does. */
+static void forking_close_without_blocking_leaves_children_running(void **state)
+{
+    (void)state;
+    if (skip_forking(USOCK_SERVER_FORKING))
+        skip();
+    struct shared *sh = shared_new();
+    struct running r;
+    usock_server_opts o;
+    opts_for(&o, sh, USOCK_SERVER_FORKING, SOCK_STREAM);
+    o.block_on_close = 0;
+    start(&r, AF_INET, h_echo, sh, &o);
+    int fd = client_fd(&r.addr, SOCK_STREAM);
+    assert_true(fd >= 0);
+    assert_ok(send_all(fd, "f", 1));
+    expect_byte(fd, 'f');
+    pid_t pid = (pid_t)atomic_load(&sh->pid);
+    assert_true(pid > 0 && pid != getpid());
+    struct bg_call cl;
+    bg_start(&cl, r.srv, 1);
+    if (!bg_returned_within(&cl, EXPECT_MS)) {
+        bye(fd);
+        fail_msg("server_close waited for a child");
+    }
+    pthread_join(cl.thread, NULL);
+    pthread_join(r.thread, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* running, not reaped */
+    char buf[4];
+    assert_ok(send_all(fd, "more", 4)); /* and still serving */
+    raw_recv_exact(fd, buf, 4);
+    assert_memory_equal(buf, "more", 4);
+    bye(fd);
+    int st = -1;
+    pid_t w;
+    while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
+    }
+    assert_int_equal(w, pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(atomic_load(&sh->got), 5); /* its request, to the end */
+    shared_free(sh);
+}
+
 /* ---- memory stays flat ------------------------------------------------------ */
 
 static long rss_kib(void)
@@ -1386,6 +1850,7 @@ struct emfile_shared {
     atomic_int stop;
     atomic_int expect;
     atomic_int result; /* the child's verdict: 0 ok; its exit status is valgrind's under valgrind */
+    atomic_int mode;
 };
 
 static void emfile_log(const char *line, void *udata)
@@ -1395,9 +1860,9 @@ static void emfile_log(const char *line, void *udata)
         atomic_store(&es->logged, 1);
 }
 
-/* The child: a threading server under a descriptor limit a few above what
- * it has open, serving until told to stop. Exits 0 when it served on to
- * the end and counted every connection. */
+/* The child: a server (threading, pool or forking) under a descriptor
+ * limit a few above what it has open, serving until told to stop. Exits 0
+ * when it served on to the end and counted every connection. */
 static int emfile_child(struct emfile_shared *es)
 {
     alarm(120);
@@ -1413,9 +1878,13 @@ static int emfile_child(struct emfile_shared *es)
     usock_server_opts o;
     usock_addr a;
     usock_server_opts_init(&o);
-    o.mode = USOCK_SERVER_THREADING;
+    o.mode = atomic_load(&es->mode);
     o.request_queue_size = 128;
     o.log = emfile_log;
+    /* A pool whose queue outgrows the descriptors: it runs out before the
+     * queue fills. A forked child costs the server one descriptor. */
+    o.workers = 4;
+    o.queue_size = 64;
     loopback(&a, AF_INET, 0);
     if (usock_server_new(&r.srv, &a, h_hold, es, &o) < 0 || usock_server_address(r.srv, &a) < 0)
         return 11;
@@ -1459,14 +1928,14 @@ static double cpu_seconds(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static void emfile_backs_off_and_recovers(void **state)
+static void emfile_backs_off_and_recovers_in(int mode)
 {
-    (void)state;
     struct emfile_shared *es =
         mmap(NULL, sizeof *es, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(es != MAP_FAILED);
     memset(es, 0, sizeof *es);
     atomic_store(&es->result, -1);
+    atomic_store(&es->mode, mode);
     enum { N = 40 };
     atomic_store(&es->expect, under_valgrind() ? -1 : N + 1);
     pid_t pid = fork();
@@ -1510,6 +1979,26 @@ static void emfile_backs_off_and_recovers(void **state)
     assert_int_equal(result, 0);
 }
 
+static void emfile_backs_off_and_recovers(void **state)
+{
+    (void)state;
+    emfile_backs_off_and_recovers_in(USOCK_SERVER_THREADING);
+}
+
+static void pool_emfile_backs_off_and_recovers(void **state)
+{
+    (void)state;
+    emfile_backs_off_and_recovers_in(USOCK_SERVER_POOL);
+}
+
+static void forking_emfile_backs_off_and_recovers(void **state)
+{
+    (void)state;
+    if (skip_forking(USOCK_SERVER_FORKING))
+        skip();
+    emfile_backs_off_and_recovers_in(USOCK_SERVER_FORKING);
+}
+
 /* ---- every test leaves no descriptor behind ------------------------------ */
 
 static int count_fds(void)
@@ -1550,6 +2039,8 @@ int main(void)
         T(opts_defaults_are_pythons),
         T(new_rejects_bad_arguments),
         T(new_reports_address_in_use),
+        T(allow_reuse_address_sets_so_reuseaddr),
+        T(request_queue_size_is_the_listen_backlog),
         T(upper_example_answers_upper_cased),
         T(each_mode_serves_100_concurrent_clients),
         T(each_mode_moves_10_mb_intact),
@@ -1566,17 +2057,25 @@ int main(void)
         T(serve_forever_twice_at_once_is_ebusy),
         T(failing_handler_goes_to_handle_error),
         T(default_handle_error_writes_one_log_line),
+        T(default_log_goes_to_stderr_not_stdout),
         T(conn_timeout_bounds_a_silent_client),
         T(verify_request_refuses_a_peer),
         T(handle_request_times_out_then_serves_one),
+        T(handle_request_hands_on_one_in_each_mode),
         T(service_actions_runs_every_turn),
         T(forking_child_crash_is_logged_and_counted),
         T(forking_honours_max_children),
         T(pool_with_full_queue_makes_accept_wait),
         T(threading_close_without_blocking_leaves_handlers_running),
+        T(threading_close_blocks_until_handlers_end),
+        T(threading_daemon_threads_close_returns_at_once),
+        T(pool_close_without_blocking_drops_the_queue),
+        T(forking_close_without_blocking_leaves_children_running),
         T(threading_memory_stays_flat),
         T(pool_memory_stays_flat),
         T(emfile_backs_off_and_recovers),
+        T(pool_emfile_backs_off_and_recovers),
+        T(forking_emfile_backs_off_and_recovers),
     };
     start_watchdog(240);
     if (getenv("USOCK_TEST_FILTER"))
