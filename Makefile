@@ -63,7 +63,7 @@ check-sanitize: deps
 # The poll(2) fallback backend, under the unit tests.
 check-poll: deps
 	cmake -S . -B build-poll -DUSOCK_POLL_BACKEND=poll -DUSOCK_WERROR=ON
-	cmake --build build-poll -j$(JOBS)
+	cmake --build build-poll -j$(JOBS) --target unit_tests
 	cd build-poll && $(CTEST) -L unit
 
 # ThreadSanitizer (clang) on the tests of threaded code: the servers'
@@ -74,7 +74,7 @@ check-tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DUSOCK_WERROR=ON \
 	  -DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
 	  -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread
-	cmake --build build-tsan -j$(JOBS)
+	cmake --build build-tsan -j$(JOBS) --target unit_tests
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  setarch $$(uname -m) -R $(CTEST) -L unit
 
