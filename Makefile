@@ -58,7 +58,7 @@ check-sanitize: deps
 	  -DUSOCK_WERROR=ON -DUSOCK_SANITIZE=ON
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST_ALL)
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST_ALL) -LE packaging
 
 # The poll(2) fallback backend, under the unit tests.
 check-poll: deps
@@ -93,10 +93,11 @@ check-notls: deps
 	grep -q 'TLS support not built in' build-notls/https.err
 
 # A short libFuzzer run of each harness (inet_pton/ntop against glibc; the
-# HTTP parser one-shot against byte by byte), 30 s each, so that they keep
+# HTTP parser one-shot against byte by byte; URLs parsed, printed and parsed
+# again), 20 s each, as many at once as there are cores, so that they keep
 # building and finding nothing (fuzz/run.sh 600 is the long one).
 check-fuzz: deps
-	fuzz/run.sh 30
+	USOCK_FUZZ_PARALLEL=$(JOBS) fuzz/run.sh 20
 
 # The packages of `make deb`, then lintian (an error fails) and
 # tests/deb/test_deb.py on what they hold (dpkg -x into a scratch root).

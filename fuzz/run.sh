@@ -2,9 +2,10 @@
 # fuzz/run.sh [seconds [harness...]] -- builds the libFuzzer harnesses
 # (fuzz_inet, fuzz_http, fuzz_url by default) with clang, ASan and UBSan in
 # their own build directory and runs each for that many seconds (default
-# 600), one after another, then prints each one's execution count. One
-# worker, one job: the machine is shared. USOCK_FUZZ_BUILD overrides the
-# build directory (build-fuzz).
+# 600), then prints each one's execution count. One worker and one job per
+# harness; USOCK_FUZZ_PARALLEL harnesses at once (default 1: the machine is
+# shared; make check, which has it to itself, runs as many as it has cores).
+# USOCK_FUZZ_BUILD overrides the build directory (build-fuzz).
 set -eu
 
 secs=${1:-600}
@@ -141,8 +142,10 @@ PY
     cp "$root/fuzz/url/url.dict" "$1/fuzz.dict"
 }
 
-status=0
-for h in $harnesses; do
+# run_one HARNESS: seeds and runs it in its own working directory; prints
+# its line; exits with its status.
+run_one() {
+    h=$1
     work=$build/fuzz/${h#fuzz_}
     mkdir -p "$work"
     case $h in
@@ -160,6 +163,19 @@ for h in $harnesses; do
         -dict="$work/fuzz.dict" -artifact_prefix="$work/" "$work/corpus" || st=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' fuzz-0.log | tail -n 1)
     echo "$h: ${execs:-?} executions in ${each} s, exit status $st"
-    [ "$st" -eq 0 ] || status=$st
+    return "$st"
+}
+
+parallel=${USOCK_FUZZ_PARALLEL:-1}
+status=0
+pids=""
+for h in $harnesses; do
+    (run_one "$h") &
+    pids="$pids $!"
+    if [ "$(echo $pids | wc -w)" -ge "$parallel" ]; then
+        for p in $pids; do wait "$p" || status=1; done
+        pids=""
+    fi
 done
+for p in $pids; do wait "$p" || status=1; done
 exit "$status"
