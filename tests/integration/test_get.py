@@ -21,120 +21,33 @@ comment naming the bug; they pass (unexpectedly) once the bug is fixed.
 import base64
 import gzip
 import hashlib
-import http.server
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import urllib.parse
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import Process, free_port  # noqa: E402
+from peers import (CURL, FIXED_DATE, GOOD_AUTH, PASSWORD, TIMEOUT, USER, USOCK,  # noqa: E402
+                   FeatureHandler, GetChecks, RecordingServer, check_fails, free_port, header,
+                   need_nginx, pattern, serve_in_thread, settled, sha, start_nginx, stop_nginx)
+# run: `usock get ARGS`, run_curl: curl -q -s ARGS; each (status, stdout, stderr)
+from peers import curl as run_curl, usock_get as run  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_DIR = os.environ.get("USOCK_SOURCE_DIR", os.path.join(HERE, "..", ".."))
-BIN_DIR = os.environ.get("USOCK_BIN_DIR", os.path.join(SOURCE_DIR, "build"))
-USOCK = os.path.join(BIN_DIR, "tools", "usock")
-CURL = shutil.which("curl")
-
-TIMEOUT = 60        # bound on any one subprocess or socket wait
 HOST2 = "127.0.0.2"  # "another host" on loopback
-USER, PASSWORD = "alice", "s3cr:et"  # a ':' in the password, as curl splits at the first
-GOOD_AUTH = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
-FIXED_DATE = "Tue, 09 Nov 2010 14:49:00 GMT"
-
-
-def run(*args, timeout=TIMEOUT, cwd=None, stdin=subprocess.DEVNULL):
-    """`usock get ARGS`; returns (status, stdout bytes, stderr bytes)."""
-    p = subprocess.run([USOCK, "get", *[str(a) for a in args]], stdin=stdin,
-                       capture_output=True, timeout=timeout, cwd=cwd)
-    return p.returncode, p.stdout, p.stderr
-
-
-def run_curl(*args, timeout=TIMEOUT, cwd=None):
-    """curl -s ARGS (curl's own config files ignored)."""
-    p = subprocess.run([CURL, "-q", "-s", *[str(a) for a in args]],
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, cwd=cwd)
-    return p.returncode, p.stdout, p.stderr
-
-
-def sha(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def pattern(n):
-    """n bytes of a deterministic, compressible text."""
-    text = b"".join(b"%07d the quick brown fox jumps over the lazy dog\n" % i
-                    for i in range(n // 52 + 1))  # 52-byte lines
-    assert len(text) >= n
-    return text[:n]
 
 
 # --------------------------------------------------------------------------- the Python server
 
-class Server(http.server.ThreadingHTTPServer):
-    """ThreadingHTTPServer on one loopback address that counts the
-    connections it accepts and keeps every request it read."""
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, host):
-        self.lock = threading.Lock()
-        self.connections = 0
-        self.requests = []  # dicts: method, path, headers (list of pairs), body
-        self.stopping = threading.Event()  # wakes the slow handlers at the end
-        super().__init__((host, 0), Handler)
-        self.host, self.port = self.server_address[:2]
-
-    def get_request(self):
-        conn = super().get_request()
-        with self.lock:
-            self.connections += 1
-        return conn
-
-    def record(self, req):
-        with self.lock:
-            self.requests.append(req)
-
-    def url(self, path):
-        return "http://%s:%d%s" % (self.host, self.port, path)
-
-    def paths(self):
-        with self.lock:
-            return [r["path"] for r in self.requests]
-
-    def last(self, path_prefix="/"):
-        """The last request whose path starts with path_prefix."""
-        with self.lock:
-            for r in reversed(self.requests):
-                if r["path"].startswith(path_prefix):
-                    return r
-        raise AssertionError("no request for %s; got %r" % (path_prefix, self.paths()))
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    """One handler per feature, chosen by the path's first segment."""
-    protocol_version = "HTTP/1.1"
-    timeout = TIMEOUT  # on the connection's socket: an idle client ends its thread
-
-    def log_message(self, *args):
-        pass
-
-    def version_string(self):
-        return "testserver"
-
-    def date_time_string(self, timestamp=None):
-        return FIXED_DATE  # fixed, so that two clients' -i output can be compared
-
-    # ---- plumbing
+class Handler(FeatureHandler):
+    """One handler per feature, chosen by the path's first segment (on the
+    server, a RecordingServer)."""
+    no_body = (204, 304)  # no body, ever (RFC 9110)
 
     def read_body(self):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -147,55 +60,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return body
                 body += self.rfile.read(size)
                 self.rfile.readline()
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        return super().read_body()
 
-    def reply(self, status, body=b"", headers=(), ctype="text/plain"):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for name, value in headers:
-            self.send_header(name, value)
-        if status in (204, 304):
-            body = b""  # no body, ever (RFC 9110)
-        else:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def dispatch(self):
-        body = self.read_body()
-        url = urllib.parse.urlsplit(self.path)
-        self.query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        req = {"method": self.command, "path": self.path, "headers": list(self.headers.items()),
-               "body": body.decode("latin-1")}
-        self.server.record(req)
-        if getattr(self, "drop_next", False):  # armed by /drop-next: no answer
-            self.close_connection = True
-            return
-        name = url.path.split("/")[1]
-        getattr(self, "h_" + name.replace("-", "_"), self.h_not_found)(url.path, body, req)
-
-    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = dispatch
+    do_DELETE = do_PATCH = do_OPTIONS = FeatureHandler.dispatch
 
     # ---- the handlers: h_<first path segment>(path, body, req)
 
-    def h_not_found(self, path, body, req):
-        self.reply(404, b"not found: %s\n" % path.encode())
-
-    def h_hello(self, path, body, req):
-        self.reply(200, b"hello\n")
-
-    def h_echo(self, path, body, req):
-        """What the request was, as JSON."""
-        self.reply(200, json.dumps(req, sort_keys=True).encode() + b"\n",
-                   ctype="application/json")
-
     def h_file(self, path, body, req):
         self.reply(200, b"contents of %s\n" % path.encode())
-
-    def h_big(self, path, body, req):
-        self.reply(200, pattern(int(self.query.get("n", "1000000"))))
 
     def h_status(self, path, body, req):
         code = int(path.split("/")[2])
@@ -231,18 +103,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """/setcookie?N=V&...: one Set-Cookie (Path=/) each."""
         self.reply(200, b"cookies set\n",
                    [("Set-Cookie", "%s=%s; Path=/" % kv) for kv in self.query.items()])
-
-    def h_setcookie_raw(self, path, body, req):
-        """/setcookie-raw?c=SET-COOKIE-VALUE&c=...: each as it is."""
-        values = [v for k, v in urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query)
-                  if k == "c"]
-        self.reply(200, b"raw cookies set\n", [("Set-Cookie", v) for v in values])
-
-    def h_http10(self, path, body, req):
-        """An HTTP/1.0 answer without a length: the body ends with the close."""
-        self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
-                         b"until the close\n")
-        self.close_connection = True
 
     def h_folded(self, path, body, req):
         """A field folded over two lines (obs-fold, RFC 9112 s5.2)."""
@@ -287,57 +147,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = data[:len(data) // 2] + bytes(64) + data[len(data) // 2 + 64:]
         self.reply(200, data, [("Content-Encoding", "gzip")])
 
-    def h_truncated(self, path, body, req):
-        """Promises 100 bytes (or chunks), sends 40, closes."""
-        self.send_response(200)
-        if path == "/truncated/chunked":
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self.wfile.write(b"28\r\n" + b"t" * 40 + b"\r\n" + b"10\r\nonly")
-        else:
-            self.send_header("Content-Length", "100")
-            self.end_headers()
-            self.wfile.write(b"t" * 40)
-        self.close_connection = True
-
-    def h_slow(self, path, body, req):
-        """The head and the first piece of the body, then silence for
-        ?delay= seconds (or until the server stops), then the rest."""
-        self.send_response(200)
-        self.send_header("Content-Length", "20")
-        self.end_headers()
-        self.wfile.write(b"first ten\n")
-        self.server.stopping.wait(float(self.query.get("delay", "30")))
-        try:
-            self.wfile.write(b"then ten.\n")
-        except OSError:
-            pass
-        self.close_connection = True
-
-    def h_trickle(self, path, body, req):
-        """?n= pieces ?gap= seconds apart, each within any -t above the gap."""
-        n, gap = int(self.query.get("n", "3")), float(self.query.get("gap", "0.3"))
-        self.send_response(200)
-        self.send_header("Content-Length", str(6 * n))
-        self.end_headers()
-        for i in range(n):
-            if i:
-                self.server.stopping.wait(gap)
-            self.wfile.write(b"drop%d\n" % (i % 10))
-
-    def h_close_idle(self, path, body, req):
-        """Answers as keep-alive, then closes the connection ?after= seconds
-        later without a word: the client's pooled connection goes stale."""
-        self.reply(200, b"closing soon\n")
-        self.server.stopping.wait(float(self.query.get("after", "0.1")))
-        self.close_connection = True
-
-    def h_drop_next(self, path, body, req):
-        """Answers; the next request on this connection is read and met with
-        a close (the server's keep-alive timeout racing the client)."""
-        self.reply(200, b"the next one is dropped\n")
-        self.drop_next = True
-
 
 CHUNKS = [b"first chunk\n", b"x" * 5000 + b"\n", b"last\n"]
 CODED_TEXT = pattern(200000)
@@ -350,29 +159,16 @@ def raw_deflate(data):
 
 # --------------------------------------------------------------------------- base class
 
-class GetTest(unittest.TestCase):
+class GetTest(GetChecks, unittest.TestCase):
     """Each test gets a server on 127.0.0.1 (self.s) and, on demand, one on
     127.0.0.2 (self.s2), and a temporary directory."""
 
     def setUp(self):
         self.s = self.start_server("127.0.0.1")
-        tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(tmp.cleanup)
-        self.tmp = tmp.name
+        super().setUp()
 
     def start_server(self, host):
-        srv = Server(host)
-        t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                             daemon=True)
-        t.start()
-
-        def stop():
-            srv.stopping.set()
-            srv.shutdown()
-            srv.server_close()
-            t.join(10)
-        self.addCleanup(stop)
-        return srv
+        return serve_in_thread(self, RecordingServer(Handler, host))
 
     @property
     def s2(self):
@@ -380,34 +176,10 @@ class GetTest(unittest.TestCase):
             self._s2 = self.start_server(HOST2)
         return self._s2
 
-    def path(self, name):
-        return os.path.join(self.tmp, name)
-
-    def get_ok(self, *args, **kw):
-        """usock get ARGS must exit 0 with an empty stderr; returns stdout."""
-        rc, out, err = run(*args, **kw)
-        self.assertEqual((rc, err.decode()), (0, ""), args)
-        return out
-
-    def get_echo(self, *args):
-        """usock get ARGS whose (final) answer is /echo's JSON."""
-        return json.loads(self.get_ok(*args))
-
     def assert_fails(self, args, status, *words):
         """usock get ARGS exits with status and one line on stderr that
         holds each of words (case-insensitive); returns stdout."""
-        rc, out, err = run(*args)
-        text = err.decode()
-        self.assertEqual(rc, status, (args, text))
-        self.assertEqual(text.count("\n"), 1, text)
-        self.assertTrue(text.startswith("usock: "), text)
-        for w in words:
-            self.assertIn(w.lower(), text.lower())
-        return out
-
-    def need_curl(self):
-        if not CURL:
-            self.skipTest("curl is not installed")
+        return check_fails(self, args, run(*args), status, words)[0]
 
     def same_as_curl(self, usock_args, curl_args=None):
         """usock get and curl fetch the same; their stdout must be equal.
@@ -418,14 +190,6 @@ class GetTest(unittest.TestCase):
         self.assertEqual(rc, 0, cerr)
         self.assertEqual(out, cout)
         return out
-
-
-def header(req, name):
-    """The request's field `name` (case-insensitive), or None."""
-    for n, v in req["headers"]:
-        if n.lower() == name.lower():
-            return v
-    return None
 
 
 # --------------------------------------------------------------------------- basics, output
@@ -1326,27 +1090,6 @@ class TestCookies(GetTest):
 
 # --------------------------------------------------------------------------- nginx
 
-def find_nginx():
-    """nginx's path, installing Debian's nginx-light when missing (as
-    bench/http does); None when that fails."""
-    def found():
-        return shutil.which("nginx") or (os.access("/usr/sbin/nginx", os.X_OK) and
-                                         "/usr/sbin/nginx") or None
-    if found() or os.environ.get("USOCK_NO_INSTALL") or not shutil.which("apt-get"):
-        return found()
-    sudo = [] if os.getuid() == 0 else ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "install", "-y", "-q", "nginx-light"],
-                ["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "nginx-light"]):
-        try:
-            subprocess.run(sudo + cmd, capture_output=True, timeout=300, env=env)
-        except (subprocess.TimeoutExpired, OSError):
-            return None
-        if found():
-            break
-    return found()
-
-
 class TestNginx(unittest.TestCase):
     """Against nginx on 127.0.0.1 (one master and one worker in a process
     group of their own, stopped by the master's PID, then the group)."""
@@ -1355,10 +1098,7 @@ class TestNginx(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.nginx = find_nginx()
-        if not cls.nginx:
-            raise unittest.SkipTest("nginx is not installed and apt-get could not install "
-                                    "nginx-light")
+        cls.nginx = need_nginx()
         cls.tmpdir = tempfile.TemporaryDirectory()
         cls.tmp = t = cls.tmpdir.name
         os.chmod(t, 0o755)
@@ -1375,82 +1115,25 @@ class TestNginx(unittest.TestCase):
         sha1 = base64.b64encode(hashlib.sha1(PASSWORD.encode()).digest()).decode()
         with open(os.path.join(t, "htpasswd"), "w") as f:
             f.write("%s:{SHA}%s\n" % (USER, sha1))
-        for attempt in range(3):  # a free port may be taken before nginx binds it
-            cls.port = free_port()
-            conf = os.path.join(t, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(NGINX_CONF % {"user": "user root;" if os.getuid() == 0 else "",
-                                      "t": t, "www": www, "port": cls.port})
-            cls.proc = Process(["setsid", cls.nginx, "-e", os.path.join(t, "error.log"),
-                                "-p", t + "/", "-c", conf])
-            try:
-                cls.wait_listening()
-                break
-            except Exception:
-                cls.stop_nginx()
-                if attempt == 2 or "Address already in use" not in cls.error_log():
-                    cls.tmpdir.cleanup()
-                    raise
-
-    @classmethod
-    def wait_listening(cls):
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if cls.proc.p.poll() is not None:
-                raise AssertionError("nginx exited: %r %r" % (bytes(cls.proc.err),
-                                                              cls.error_log()))
-            try:  # nginx's answer, not another program's that took the port
-                with socket.create_connection(("127.0.0.1", cls.port), timeout=2) as c:
-                    c.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
-                    head = c.recv(4096)
-                if b"\r\nServer: nginx" in head:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("nginx does not listen on %d: %r" % (cls.port, cls.error_log()))
-
-    @classmethod
-    def error_log(cls):
         try:
-            with open(os.path.join(cls.tmp, "error.log")) as f:
-                return f.read()[-2000:]
-        except OSError:
-            return ""
-
-    @classmethod
-    def stop_nginx(cls):
-        """SIGTERM to the master (it stops its worker), SIGKILL after 5 s;
-        then SIGKILL to the group it leads (setsid), should a worker stay."""
-        pid = cls.proc.p.pid
-        cls.proc.stop(timeout=5)
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        except OSError as e:
-            print("cleanup of nginx's group %d: %r" % (pid, e), file=sys.stderr)
+            cls.proc, ports = start_nginx(cls.nginx, t, lambda ports: NGINX_HTTP % dict(
+                ports, t=t, www=www), ["port"])
+        except Exception:
+            cls.tmpdir.cleanup()
+            raise
+        cls.port = ports["port"]
 
     @classmethod
     def tearDownClass(cls):
-        cls.stop_nginx()
+        stop_nginx(cls.proc)
         cls.tmpdir.cleanup()
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def settled_len(self, name="access.log"):
-        """How many lines the log has once it stops growing: nginx logs a
-        request after its last byte went, so an earlier test's last line
-        may still be on its way (0.2 s without a new line; 3 s at most)."""
-        n, deadline = -1, time.monotonic() + 3
-        while time.monotonic() < deadline:
-            m = len(self.access_log(name=name))
-            if m == n:
-                break
-            n = m
-            time.sleep(0.2)
-        return n
+        """How many lines the log has once it stops growing (peers.settled)."""
+        return settled(lambda: len(self.access_log(name=name)))
 
     def access_log(self, at_least=0, name="access.log"):
         """[(connection serial, request number on it, request line)] (for
@@ -1553,15 +1236,7 @@ class TestNginx(unittest.TestCase):
             self.assertEqual(out, cout)
 
 
-NGINX_CONF = """
-%(user)s
-daemon off;
-master_process on;
-worker_processes 1;
-pid %(t)s/nginx.pid;
-error_log %(t)s/error.log warn;
-events { worker_connections 256; }
-http {
+NGINX_HTTP = """http {
     log_format conns '$connection $connection_requests $request';
     log_format sizes '$request $body_bytes_sent';
     access_log %(t)s/access.log conns;

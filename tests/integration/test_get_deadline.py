@@ -27,9 +27,7 @@ Bugs found are kept as tests marked unittest.expectedFailure, each with a
 comment naming the bug; they pass (unexpectedly) once the bug is fixed.
 """
 
-import http.server
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -41,20 +39,12 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import free_port, have_ipv6  # noqa: E402
+from peers import (CURL, OPENSSL, TIMEOUT, USOCK, CountingServer,  # noqa: E402
+                   QuietHandler, env_without_proxies, free_port, have_ipv6, serve_in_thread)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_DIR = os.environ.get("USOCK_SOURCE_DIR", os.path.join(HERE, "..", ".."))
-BIN_DIR = os.environ.get("USOCK_BIN_DIR", os.path.join(SOURCE_DIR, "build"))
-USOCK = os.path.join(BIN_DIR, "tools", "usock")
-CURL = shutil.which("curl")
-OPENSSL = shutil.which("openssl")
-
-TIMEOUT = 60       # bound on any one subprocess or socket wait
 SLACK = 4.0        # the generous upper bound: a deadline fires within this after its time
 EARLY = 0.9        # ... and not before this fraction of it
-PROXY_VARS = {"http_proxy", "https_proxy", "no_proxy", "all_proxy", "ftp_proxy"}
-ENV = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARS}
+ENV = env_without_proxies("ftp_proxy")  # the clients' environment
 FIGURES = []       # (what, deadline, elapsed): printed at the end
 
 
@@ -289,27 +279,13 @@ class Backlogged:
 
 # --------------------------------------------------------------------------- the HTTP server
 
-class Server(http.server.ThreadingHTTPServer):
-    """ThreadingHTTPServer on loopback that counts connections and keeps the
-    paths asked for; .stopping wakes the slow handlers at the end."""
-    daemon_threads = True
-    allow_reuse_address = True
+class Server(CountingServer):
+    """A CountingServer with Handler that keeps the paths asked for;
+    .stopping wakes the slow handlers at the end."""
 
     def __init__(self, host="127.0.0.1", port=0):
-        self.lock = threading.Lock()
-        self.connections = 0
         self.requests = []  # (path, Host)
-        self.stopping = threading.Event()
-        if ":" in host:
-            self.address_family = socket.AF_INET6
-        super().__init__((host, port), Handler)
-        self.host, self.port = self.server_address[:2]
-
-    def get_request(self):
-        conn = super().get_request()
-        with self.lock:
-            self.connections += 1
-        return conn
+        super().__init__(Handler, host, port)
 
     def url(self, path):
         return "http://%s:%d%s" % (self.host, self.port, path)
@@ -319,22 +295,8 @@ class Server(http.server.ThreadingHTTPServer):
             return [p for p, _ in self.requests]
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    """Chosen by the path's first segment: h_<segment>(query)."""
-    protocol_version = "HTTP/1.1"
-    timeout = TIMEOUT
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body=b"", headers=()):
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class Handler(QuietHandler):
+    """Chosen by the path's first segment: h_<segment>(query); GET only."""
 
     def wait(self, seconds):
         """Sleeps, woken early when the server stops; False then."""
@@ -424,18 +386,7 @@ class DeadlineTest(unittest.TestCase):
     """Peers on demand: start_server(), dns(), silent(), backlogged()."""
 
     def start_server(self, host="127.0.0.1", port=0):
-        srv = Server(host, port)
-        t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                             daemon=True)
-        t.start()
-
-        def stop():
-            srv.stopping.set()
-            srv.shutdown()
-            srv.server_close()
-            t.join(10)
-        self.addCleanup(stop)
-        return srv
+        return serve_in_thread(self, Server(host, port))
 
     @property
     def s(self):

@@ -26,16 +26,11 @@ Bugs found are kept as tests marked unittest.expectedFailure, each with a
 comment naming the bug; they pass (unexpectedly) once the bug is fixed.
 """
 
-import base64
 import gzip
-import hashlib
-import http.server
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -46,56 +41,29 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import Peer, Process, family_of, free_port, have_ipv6  # noqa: E402
+from peers import (CURL, FIXED_DATE, GOOD_AUTH, OPENSSL, PASSWORD, TIMEOUT, USER,  # noqa: E402
+                   CertDir, FeatureHandler, GetChecks, Openssl, Peer, Process, RecordingServer,
+                   check_fails, curl, env_without_proxies, free_port, have_ipv6, header,
+                   need_nginx, pattern, serve_in_thread, settled, sha, start_nginx, stop_nginx,
+                   usock_get)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_DIR = os.environ.get("USOCK_SOURCE_DIR", os.path.join(HERE, "..", ".."))
-BIN_DIR = os.environ.get("USOCK_BIN_DIR", os.path.join(SOURCE_DIR, "build"))
-USOCK = os.path.join(BIN_DIR, "tools", "usock")
-CURL = shutil.which("curl")
-OPENSSL = shutil.which("openssl")
-
-TIMEOUT = 60        # bound on any one subprocess or socket wait
-USER, PASSWORD = "alice", "s3cr:et"
-GOOD_AUTH = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
-FIXED_DATE = "Tue, 09 Nov 2010 14:49:00 GMT"
 CLIENT_CN = "usock test client"
 
-CERTS = None  # the directory of the certificates (setUpModule)
-
-
-def cert(name):
-    return os.path.join(CERTS, name)
-
+CERTS = CertDir()  # the certificates (setUpModule)
+cert = CERTS.file
 
 # the clients' environment: no proxy takes the loopback requests elsewhere
-ENV = {k: v for k, v in os.environ.items()
-       if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+ENV = env_without_proxies()
 
 
-def run(*args, timeout=TIMEOUT, cwd=None):
-    """`usock get ARGS`; returns (status, stdout bytes, stderr bytes)."""
-    p = subprocess.run([USOCK, "get", *[str(a) for a in args]], stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=timeout, cwd=cwd, env=ENV)
-    return p.returncode, p.stdout, p.stderr
+def run(*args, **kw):
+    """`usock get ARGS` with ENV; returns (status, stdout bytes, stderr bytes)."""
+    return usock_get(*args, env=ENV, **kw)
 
 
-def run_curl(*args, timeout=TIMEOUT):
-    """curl -s ARGS (curl's own config files ignored)."""
-    p = subprocess.run([CURL, "-q", "-s", *[str(a) for a in args]],
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, env=ENV)
-    return p.returncode, p.stdout, p.stderr
-
-
-def sha(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def pattern(n):
-    """n bytes of a deterministic, compressible text."""
-    text = b"".join(b"%07d the quick brown fox jumps over the lazy dog\n" % i
-                    for i in range(n // 52 + 1))
-    return text[:n]
+def run_curl(*args, **kw):
+    """curl -s ARGS (curl's own config files ignored) with ENV."""
+    return curl(*args, env=ENV, **kw)
 
 
 CODED_TEXT = pattern(200000)
@@ -103,24 +71,8 @@ CODED_TEXT = pattern(200000)
 
 # --------------------------------------------------------------------------- the certificates
 
-OPENSSL_CNF = """
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[wrong_ext]
+# the sections added to peers.OPENSSL_CNF (ca_ext, server_ext)
+OPENSSL_CNF_MORE = """[wrong_ext]
 basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
@@ -173,44 +125,19 @@ def make_certs(d):
         empty/                 an empty directory
         garbage.pem            not PEM at all
     """
-    with open(os.path.join(d, "openssl.cnf"), "w") as f:
-        f.write(OPENSSL_CNF)
-    env = dict(os.environ, OPENSSL_CONF=os.path.join(d, "openssl.cnf"))
-
-    def openssl(*args):
-        p = subprocess.run([OPENSSL, *args], cwd=d, env=env, capture_output=True,
-                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-        if p.returncode != 0:
-            raise RuntimeError("openssl %s: %s" % (" ".join(args), p.stderr.decode()))
-        return p.stdout
-
-    newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    for ca, cn in (("ca", "usock test CA"), ("ca2", "usock unknown CA")):
-        openssl("req", "-x509", "-new", *newkey, "-keyout", ca + ".key", "-out", ca + ".pem",
-                "-subj", "/CN=" + cn, "-days", "30", "-sha256", "-config", "openssl.cnf",
-                "-extensions", "ca_ext")
-    openssl("req", "-new", *newkey, "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=localhost", "-config", "openssl.cnf")
+    openssl = Openssl(d, OPENSSL_CNF_MORE)
+    openssl.server_certs("usock test CA")  # serial 101
+    openssl.ca("ca2", "usock unknown CA")
     openssl("req", "-new", "-key", "server.key", "-out", "wrong.csr",
             "-subj", "/CN=wrong.example", "-config", "openssl.cnf")
-    openssl("req", "-new", *newkey, "-keyout", "client.key", "-out", "client.csr",
-            "-subj", "/CN=" + CLIENT_CN, "-config", "openssl.cnf")
-    serial = [100]
-
-    def sign(csr, out, ca, ext):
-        serial[0] += 1
-        openssl("x509", "-req", "-in", csr, "-out", out, "-CA", ca + ".pem",
-                "-CAkey", ca + ".key", "-set_serial", str(serial[0]), "-days", "30",
-                "-sha256", "-extfile", "openssl.cnf", "-extensions", ext)
-    sign("server.csr", "server.pem", "ca", "server_ext")
-    sign("wrong.csr", "wrong.pem", "ca", "wrong_ext")
-    sign("server.csr", "other.pem", "ca2", "server_ext")
-    sign("client.csr", "client.pem", "ca", "client_ext")
-    sign("client.csr", "client-other.pem", "ca2", "client_ext")
-    openssl("req", "-new", *newkey, "-keyout", "inter.key", "-out", "inter.csr",
-            "-subj", "/CN=usock intermediate CA", "-config", "openssl.cnf")
-    sign("inter.csr", "inter.pem", "ca", "inter_ext")
-    sign("server.csr", "leaf.pem", "inter", "server_ext")
+    openssl.request("client", CLIENT_CN)
+    openssl.sign("wrong.csr", "wrong.pem", "ca", "wrong_ext")
+    openssl.sign("server.csr", "other.pem", "ca2", "server_ext")
+    openssl.sign("client.csr", "client.pem", "ca", "client_ext")
+    openssl.sign("client.csr", "client-other.pem", "ca2", "client_ext")
+    openssl.request("inter", "usock intermediate CA")
+    openssl.sign("inter.csr", "inter.pem", "ca", "inter_ext")
+    openssl.sign("server.csr", "leaf.pem", "inter", "server_ext")
     # expired: OpenSSL 3.0's x509 -req has -days only; `openssl ca` takes dates
     os.mkdir(os.path.join(d, "issued"))
     open(os.path.join(d, "index.txt"), "w").close()
@@ -236,37 +163,25 @@ def make_certs(d):
     # what the tests rely on
     openssl("verify", "-CAfile", "ca.pem", "server.pem", "wrong.pem", "client.pem")
     openssl("verify", "-CAfile", "ca.pem", "-untrusted", "inter.pem", "leaf.pem")
-    p = subprocess.run([OPENSSL, "verify", "-CAfile", "ca.pem", "expired.pem"], cwd=d, env=env,
-                       capture_output=True, timeout=TIMEOUT)
+    p = subprocess.run([OPENSSL, "verify", "-CAfile", "ca.pem", "expired.pem"], cwd=d,
+                       env=openssl.env, capture_output=True, timeout=TIMEOUT)
     if b"expired" not in p.stdout + p.stderr:
         raise RuntimeError("expired.pem is not expired: %r" % (p.stdout + p.stderr))
 
 
-_certs_dir = None
-
-
 def setUpModule():
-    global CERTS, _certs_dir
     if not OPENSSL:
         raise unittest.SkipTest("the openssl command is not installed")
-    _certs_dir = tempfile.TemporaryDirectory()
-    CERTS = _certs_dir.name
-    os.chmod(CERTS, 0o755)  # nginx's worker reads the server's key
-    try:
-        make_certs(CERTS)
-    except Exception:
-        _certs_dir.cleanup()
-        raise
+    CERTS.make(make_certs, mode=0o755)  # nginx's worker reads the server's key
     # built without TLS (-DUSOCK_TLS=OFF): nothing here can pass
     rc, _, err = run("-k", "https://127.0.0.1:%d/" % free_port())
     if b"not built in" in err:
-        _certs_dir.cleanup()
+        CERTS.cleanup()
         raise unittest.SkipTest("usock is built without TLS")
 
 
 def tearDownModule():
-    if _certs_dir:
-        _certs_dir.cleanup()
+    CERTS.cleanup()
 
 
 def server_context(certfile="server.pem", verify=ssl.CERT_NONE, versions=None):
@@ -282,133 +197,35 @@ def server_context(certfile="server.pem", verify=ssl.CERT_NONE, versions=None):
 
 # --------------------------------------------------------------------------- the Python server
 
-class Server(http.server.ThreadingHTTPServer):
-    """ThreadingHTTPServer on one loopback address, plain or TLS (context),
-    that counts the connections it accepts, keeps each TLS handshake's
-    outcome and every request it read."""
-    daemon_threads = True
-    allow_reuse_address = True
+class Server(RecordingServer):
+    """A RecordingServer (plain or TLS: context) with Handler that also
+    keeps each TLS handshake's outcome and the server name of each
+    ClientHello; a handler's exception is kept in .errors."""
+    quiet = True
 
     def __init__(self, host="127.0.0.1", context=None):
-        self.address_family = family_of(host)
-        self.context = context
-        self.lock = threading.Lock()
-        self.connections = 0
         self.handshakes = []  # dicts: reused, version, cn (the client's), or error
-        self.requests = []    # dicts: method, path, headers (list of pairs), body
-        self.errors = []
-        self.stopping = threading.Event()  # wakes the slow handlers at the end
         self.sni = []  # the server name of each ClientHello (None: no SNI)
         if context:
             context.sni_callback = lambda sock, name, ctx: self.note(self.sni, name)
-        super().__init__((host, 0), Handler)
-        self.host, self.port = self.server_address[:2]
+        super().__init__(Handler, host, context=context)
 
-    def get_request(self):
-        sock, addr = super().get_request()
-        with self.lock:
-            self.connections += 1
-        if self.context:  # the handshake in the connection's thread (finish_request)
-            sock = self.context.wrap_socket(sock, server_side=True,
-                                            do_handshake_on_connect=False)
-        return sock, addr
+    def handshake_failed(self, error):
+        self.note(self.handshakes, {"error": str(error)})
 
-    def finish_request(self, request, client_address):
-        if self.context:
-            request.settimeout(TIMEOUT)
-            try:
-                request.do_handshake()
-            except (ssl.SSLError, OSError) as e:
-                self.note(self.handshakes, {"error": str(e)})
-                return
-            peer = request.getpeercert() or {}
-            cn = dict(x[0] for x in peer.get("subject", ())).get("commonName")
-            self.note(self.handshakes, {"reused": request.session_reused,
-                                        "version": request.version(), "cn": cn})
-        super().finish_request(request, client_address)
-
-    def handle_error(self, request, client_address):
-        self.note(self.errors, repr(sys.exc_info()[1]))  # no traceback on stderr
-
-    def note(self, where, what):
-        with self.lock:
-            where.append(what)
+    def handshake_done(self, sock):
+        peer = sock.getpeercert() or {}
+        cn = dict(x[0] for x in peer.get("subject", ())).get("commonName")
+        self.note(self.handshakes, {"reused": sock.session_reused,
+                                    "version": sock.version(), "cn": cn})
 
     def ok_handshakes(self):
         with self.lock:
             return [h for h in self.handshakes if "error" not in h]
 
-    def url(self, path, host=None):
-        host = host or self.host
-        if ":" in host:
-            host = "[%s]" % host
-        return "%s://%s:%d%s" % ("https" if self.context else "http", host, self.port, path)
 
-    def paths(self):
-        with self.lock:
-            return [r["path"] for r in self.requests]
-
-    def last(self, path_prefix="/"):
-        with self.lock:
-            for r in reversed(self.requests):
-                if r["path"].startswith(path_prefix):
-                    return r
-        raise AssertionError("no request for %s; got %r" % (path_prefix, self.paths()))
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(FeatureHandler):
     """One handler per feature, chosen by the path's first segment."""
-    protocol_version = "HTTP/1.1"
-    timeout = TIMEOUT
-
-    def log_message(self, *args):
-        pass
-
-    def version_string(self):
-        return "testserver"
-
-    def date_time_string(self, timestamp=None):
-        return FIXED_DATE  # fixed, so that two clients' -i output can be compared
-
-    def read_body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
-
-    def reply(self, status, body=b"", headers=(), ctype="text/plain"):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def dispatch(self):
-        body = self.read_body()
-        url = urllib.parse.urlsplit(self.path)
-        self.query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        req = {"method": self.command, "path": self.path, "headers": list(self.headers.items()),
-               "body": body.decode("latin-1")}
-        self.server.note(self.server.requests, req)
-        if getattr(self, "drop_next", False):  # armed by /drop-next: no answer
-            self.close_connection = True
-            return
-        name = url.path.split("/")[1]
-        getattr(self, "h_" + name.replace("-", "_"), self.h_not_found)(url.path, body, req)
-
-    do_GET = do_POST = do_PUT = do_HEAD = dispatch
-
-    def h_not_found(self, path, body, req):
-        self.reply(404, b"not found: %s\n" % path.encode())
-
-    def h_hello(self, path, body, req):
-        self.reply(200, b"hello\n")
-
-    def h_echo(self, path, body, req):
-        """What the request was, as JSON."""
-        self.reply(200, json.dumps(req, sort_keys=True).encode() + b"\n",
-                   ctype="application/json")
 
     def h_whoami(self, path, body, req):
         """The CN of the client's certificate (or "nobody")."""
@@ -420,9 +237,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Answers, then closes the connection (Connection: close)."""
         self.reply(200, b"closing\n", [("Connection", "close")])
         self.close_connection = True
-
-    def h_big(self, path, body, req):
-        self.reply(200, pattern(int(self.query.get("n", "1000000"))))
 
     def h_gzip(self, path, body, req):
         if "gzip" in self.headers.get("Accept-Encoding", ""):
@@ -442,85 +256,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """The sha256 of the request's body, and its length."""
         self.reply(200, b"%s %d\n" % (sha(body).encode(), len(body)))
 
-    def h_http10(self, path, body, req):
-        """An HTTP/1.0 answer without a length: the body ends with the close
-        (a TCP close, no close_notify: Python's server sends none)."""
-        self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
-                         b"until the close\n")
-        self.close_connection = True
-
     def h_extra(self, path, body, req):
         """A 6-byte body, then junk, in one write (one TLS record)."""
         self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhello\nJUNK JUNK\r\n")
 
-    def h_truncated(self, path, body, req):
-        """Promises 100 bytes, sends 40, closes."""
-        self.send_response(200)
-        self.send_header("Content-Length", "100")
-        self.end_headers()
-        self.wfile.write(b"t" * 40)
-        self.close_connection = True
-
-    def h_slow(self, path, body, req):
-        """The head and the first ten bytes of twenty, then silence for
-        ?delay= seconds (or until the server stops), then the rest."""
-        self.send_response(200)
-        self.send_header("Content-Length", "20")
-        self.end_headers()
-        self.wfile.write(b"first ten\n")
-        self.server.stopping.wait(float(self.query.get("delay", "30")))
-        try:
-            self.wfile.write(b"then ten.\n")
-        except OSError:
-            pass
-        self.close_connection = True
-
-    def h_trickle(self, path, body, req):
-        """?n= pieces ?gap= seconds apart."""
-        n, gap = int(self.query.get("n", "3")), float(self.query.get("gap", "0.3"))
-        self.send_response(200)
-        self.send_header("Content-Length", str(6 * n))
-        self.end_headers()
-        for i in range(n):
-            if i:
-                self.server.stopping.wait(gap)
-            self.wfile.write(b"drop%d\n" % (i % 10))
-
-    def h_close_idle(self, path, body, req):
-        """Answers as keep-alive, then closes the connection ?after= seconds
-        later without a word: the client's pooled connection goes stale."""
-        self.reply(200, b"closing soon\n")
-        self.server.stopping.wait(float(self.query.get("after", "0.1")))
-        self.close_connection = True
-
-    def h_drop_next(self, path, body, req):
-        """Answers; the next request on this connection is read and met with
-        a close (the server's keep-alive timeout racing the client)."""
-        self.reply(200, b"the next one is dropped\n")
-        self.drop_next = True
-
-    def h_setcookie_raw(self, path, body, req):
-        """/setcookie-raw?c=SET-COOKIE-VALUE&c=...: each as it is."""
-        values = [v for k, v in urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query)
-                  if k == "c"]
-        self.reply(200, b"raw cookies set\n", [("Set-Cookie", v) for v in values])
-
-
-def header(req, name):
-    """The request's field `name` (case-insensitive), or None."""
-    for n, v in req["headers"]:
-        if n.lower() == name.lower():
-            return v
-    return None
 
 
 # --------------------------------------------------------------------------- base class
 
-class TLSTest(unittest.TestCase):
+class TLSTest(GetChecks, unittest.TestCase):
+    get_env = ENV
+
     def setUp(self):
-        tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(tmp.cleanup)
-        self.tmp = tmp.name
+        super().setUp()
         self.ca = cert("ca.pem")
 
     def start_server(self, host="127.0.0.1", context=None, tls=True):
@@ -528,46 +276,13 @@ class TLSTest(unittest.TestCase):
         False), stopped at the cleanup."""
         if tls and context is None:
             context = server_context()
-        srv = Server(host, context if tls else None)
-        t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                             daemon=True)
-        t.start()
-
-        def stop():
-            srv.stopping.set()
-            srv.shutdown()
-            srv.server_close()
-            t.join(10)
-        self.addCleanup(stop)
-        return srv
-
-    def path(self, name):
-        return os.path.join(self.tmp, name)
-
-    def get_ok(self, *args, **kw):
-        """usock get ARGS must exit 0 with an empty stderr; returns stdout."""
-        rc, out, err = run(*args, **kw)
-        self.assertEqual((rc, err.decode()), (0, ""), args)
-        return out
-
-    def get_echo(self, *args):
-        return json.loads(self.get_ok(*args))
+        return serve_in_thread(self, Server(host, context if tls else None))
 
     def assert_fails(self, args, status, *words, timeout=TIMEOUT):
         """usock get ARGS exits with status and one line on stderr that
         holds each of words (case-insensitive); returns (stdout, stderr)."""
-        rc, out, err = run(*args, timeout=timeout)
-        text = err.decode()
-        self.assertEqual(rc, status, (args, text))
-        self.assertEqual(text.count("\n"), 1, text)
-        self.assertTrue(text.startswith("usock: get "), text)
-        for w in words:
-            self.assertIn(w.lower(), text.lower())
-        return out, text
-
-    def need_curl(self):
-        if not CURL:
-            self.skipTest("curl is not installed")
+        return check_fails(self, args, run(*args, timeout=timeout), status, words,
+                           prefix="usock: get ")
 
 
 # --------------------------------------------------------------------------- https basics
@@ -1129,36 +844,7 @@ class TestRedirects(TLSTest):
 
 # --------------------------------------------------------------------------- nginx
 
-def find_nginx():
-    """nginx's path, installing Debian's nginx-light when missing; None
-    when that fails (as test_get.py)."""
-    def found():
-        return shutil.which("nginx") or (os.access("/usr/sbin/nginx", os.X_OK) and
-                                         "/usr/sbin/nginx") or None
-    if found() or os.environ.get("USOCK_NO_INSTALL") or not shutil.which("apt-get"):
-        return found()
-    sudo = [] if os.getuid() == 0 else ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "install", "-y", "-q", "nginx-light"],
-                ["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "nginx-light"]):
-        try:
-            subprocess.run(sudo + cmd, capture_output=True, timeout=300, env=env)
-        except (subprocess.TimeoutExpired, OSError):
-            return None
-        if found():
-            break
-    return found()
-
-
-NGINX_CONF = """
-%(user)s
-daemon off;
-master_process on;
-worker_processes 1;
-pid %(t)s/nginx.pid;
-error_log %(t)s/error.log warn;
-events { worker_connections 256; }
-http {
+NGINX_HTTP = """http {
     log_format tls '$server_port $connection $connection_requests $ssl_session_reused '
                    '$ssl_protocol $request';
     access_log %(t)s/access.log tls;
@@ -1211,10 +897,7 @@ class TestNginx(TLSTest):
 
     @classmethod
     def setUpClass(cls):
-        cls.nginx = find_nginx()
-        if not cls.nginx:
-            raise unittest.SkipTest("nginx is not installed and apt-get could not install "
-                                    "nginx-light")
+        cls.nginx = need_nginx()
         p = subprocess.run([cls.nginx, "-V"], capture_output=True, timeout=TIMEOUT)
         if b"with-http_ssl_module" not in p.stdout + p.stderr:
             raise unittest.SkipTest("nginx is built without http_ssl_module")
@@ -1229,87 +912,29 @@ class TestNginx(TLSTest):
         for i in (1, 2, 3):
             with open(os.path.join(www, "f%d.txt" % i), "wb") as f:
                 f.write(b"file %d\n" % i)
-        for attempt in range(3):  # a free port may be taken before nginx binds it
-            cls.ports = {k: free_port() for k in ("close", "close12", "keep", "short")}
-            conf = os.path.join(t, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(NGINX_CONF % dict(cls.ports, user="user root;" if os.getuid() == 0
-                                          else "", t=t, www=www, certs=CERTS))
-            cls.proc = Process(["setsid", cls.nginx, "-e", os.path.join(t, "error.log"),
-                                "-p", t + "/", "-c", conf])
-            try:
-                for port in cls.ports.values():
-                    cls.wait_listening(port)
-                break
-            except Exception:
-                cls.stop_nginx()
-                if attempt == 2 or "Address already in use" not in cls.error_log():
-                    cls.tmpdir.cleanup()
-                    raise
-
-    @classmethod
-    def wait_listening(cls, port):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if cls.proc.p.poll() is not None:
-                raise AssertionError("nginx exited: %r %r" % (bytes(cls.proc.err),
-                                                              cls.error_log()))
-            try:  # nginx's answer over TLS, not another program's that took the port
-                with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
-                    with ctx.wrap_socket(c) as tc:
-                        tc.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
-                        head = tc.recv(4096)
-                if b"\r\nServer: nginx" in head:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("nginx does not listen on %d: %r" % (port, cls.error_log()))
-
-    @classmethod
-    def error_log(cls):
+        probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # wait_nginx's, over TLS
+        probe.check_hostname = False
+        probe.verify_mode = ssl.CERT_NONE
         try:
-            with open(os.path.join(cls.dir, "error.log")) as f:
-                return f.read()[-2000:]
-        except OSError:
-            return ""
-
-    @classmethod
-    def stop_nginx(cls):
-        """SIGTERM to the master, SIGKILL after 5 s; then SIGKILL to the
-        group it leads (setsid), should a worker stay."""
-        pid = cls.proc.p.pid
-        cls.proc.stop(timeout=5)
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        except OSError as e:
-            print("cleanup of nginx's group %d: %r" % (pid, e), file=sys.stderr)
+            cls.proc, cls.ports = start_nginx(
+                cls.nginx, t, lambda ports: NGINX_HTTP % dict(ports, t=t, www=www,
+                                                              certs=CERTS.path),
+                ["close", "close12", "keep", "short"], probe)
+        except Exception:
+            cls.tmpdir.cleanup()
+            raise
 
     @classmethod
     def tearDownClass(cls):
-        cls.stop_nginx()
+        stop_nginx(cls.proc)
         cls.tmpdir.cleanup()
 
     def url(self, server, path, host="localhost"):
         return "https://%s:%d%s" % (host, self.ports[server], path)
 
     def settled_len(self):
-        """How many entries the log has once it stops growing (an earlier
-        test's last line may still be on its way; 0.2 s without a new one,
-        3 s at most)."""
-        n, deadline = -1, time.monotonic() + 3
-        while time.monotonic() < deadline:
-            m = len(self.log())
-            if m == n:
-                break
-            n = m
-            time.sleep(0.2)
-        return n
+        """How many entries the log has once it stops growing (peers.settled)."""
+        return settled(lambda: len(self.log()))
 
     def log(self, at_least=0):
         """[dict(port, conn, n, reused, protocol, request)], leaving out the

@@ -32,60 +32,41 @@ comment naming the bug; they pass (unexpectedly) once the bug is fixed.
 
 import base64
 import http.client
-import http.server
 import json
 import os
 import selectors
-import shutil
 import socket
 import ssl
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import family_of, free_port, have_ipv6  # noqa: E402
+from peers import (CURL, OPENSSL, TIMEOUT, CertDir, CountingServer, Openssl,  # noqa: E402
+                   QuietHandler, RecordingServer, check_fails, check_ok, curl,
+                   env_without_proxies, free_port, have_ipv6, pattern, serve_in_thread,
+                   usock_get)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_DIR = os.environ.get("USOCK_SOURCE_DIR", os.path.join(HERE, "..", ".."))
-BIN_DIR = os.environ.get("USOCK_BIN_DIR", os.path.join(SOURCE_DIR, "build"))
-USOCK = os.path.join(BIN_DIR, "tools", "usock")
-CURL = shutil.which("curl")
-OPENSSL = shutil.which("openssl")
-
-TIMEOUT = 60  # bound on any one subprocess or socket wait
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 PUSER, PPASS = "proxyuser", "pr0xy:pass"  # a ':' in the password
 PROXY_AUTH = "Basic " + base64.b64encode(("%s:%s" % (PUSER, PPASS)).encode()).decode()
 PCRED = "%s:%s" % (PUSER, urllib.parse.quote(PPASS, safe=""))  # as in a URL
 
-# the clients' environment: none of the test runner's proxy settings
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "request_method")
-ENV = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARS}
+# the clients' environment: none of the test runner's proxy settings (nor
+# REQUEST_METHOD, under which HTTP_PROXY is ignored, as in a CGI script)
+ENV = env_without_proxies("request_method")
 
 
 def run(*args, env=None, timeout=TIMEOUT):
     """`usock get ARGS` with ENV plus env; (status, stdout, stderr)."""
-    p = subprocess.run([USOCK, "get", *[str(a) for a in args]], stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=timeout, env=dict(ENV, **(env or {})))
-    return p.returncode, p.stdout, p.stderr
+    return usock_get(*args, timeout=timeout, env=dict(ENV, **(env or {})))
 
 
 def run_curl(*args, env=None, timeout=TIMEOUT):
     """curl -q -s ARGS (its config files ignored) with ENV plus env."""
-    p = subprocess.run([CURL, "-q", "-s", *[str(a) for a in args]], stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=timeout, env=dict(ENV, **(env or {})))
-    return p.returncode, p.stdout, p.stderr
-
-
-def pattern(n):
-    text = b"".join(b"%07d the quick brown fox jumps over the lazy dog\n" % i
-                    for i in range(n // 52 + 1))
-    return text[:n]
+    return curl(*args, timeout=timeout, env=dict(ENV, **(env or {})))
 
 
 def hostport(host, port):
@@ -94,129 +75,38 @@ def hostport(host, port):
 
 # --------------------------------------------------------------------------- the certificates
 
-OPENSSL_CNF = """
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-
-CERTS = None  # the certificates' directory (setUpModule)
-
-
-def cert(name):
-    return os.path.join(CERTS, name)
+CERTS = CertDir()  # the certificates (setUpModule; .path None without openssl)
+cert = CERTS.file
 
 
 def make_certs(d):
     """Into d: ca.pem (the test CA), other-ca.pem (a CA nobody trusts),
     server.pem and server.key (localhost, 127.0.0.1, ::1, by the CA)."""
-    with open(os.path.join(d, "openssl.cnf"), "w") as f:
-        f.write(OPENSSL_CNF)
-    env = dict(os.environ, OPENSSL_CONF=os.path.join(d, "openssl.cnf"))
-
-    def openssl(*args):
-        p = subprocess.run([OPENSSL, *args], cwd=d, env=env, capture_output=True,
-                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-        if p.returncode != 0:
-            raise RuntimeError("openssl %s: %s" % (" ".join(args), p.stderr.decode()))
-
-    newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    for ca, cn in (("ca", "usock proxy test CA"), ("other-ca", "usock unknown CA")):
-        openssl("req", "-x509", "-new", *newkey, "-keyout", ca + ".key", "-out", ca + ".pem",
-                "-subj", "/CN=" + cn, "-days", "30", "-sha256", "-config", "openssl.cnf",
-                "-extensions", "ca_ext")
-    openssl("req", "-new", *newkey, "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=localhost", "-config", "openssl.cnf")
-    openssl("x509", "-req", "-in", "server.csr", "-out", "server.pem", "-CA", "ca.pem",
-            "-CAkey", "ca.key", "-set_serial", "101", "-days", "30", "-sha256",
-            "-extfile", "openssl.cnf", "-extensions", "server_ext")
+    openssl = Openssl(d)
+    openssl.server_certs("usock proxy test CA")
+    openssl.ca("other-ca", "usock unknown CA")
     openssl("verify", "-CAfile", "ca.pem", "server.pem")
 
 
-_certs_dir = None
-
-
 def setUpModule():
-    global CERTS, _certs_dir
-    if not OPENSSL:
-        return  # the https tests skip
-    _certs_dir = tempfile.TemporaryDirectory()
-    try:
-        make_certs(_certs_dir.name)
-    except Exception:
-        _certs_dir.cleanup()
-        _certs_dir = None
-        raise
-    CERTS = _certs_dir.name
+    if OPENSSL:  # else the https tests skip
+        CERTS.make(make_certs)
 
 
 def tearDownModule():
-    if _certs_dir:
-        _certs_dir.cleanup()
+    CERTS.cleanup()
 
 
 # --------------------------------------------------------------------------- the origins
 
-class Origin(http.server.ThreadingHTTPServer):
-    """ThreadingHTTPServer on a loopback address, plain or TLS (context),
-    that counts its connections and keeps every request it read."""
-    daemon_threads = True
-    allow_reuse_address = True
+class Origin(RecordingServer):
+    """A RecordingServer with OriginHandler on a loopback address, plain or
+    TLS (context); failed handshakes and a handler's exceptions are kept in
+    .errors."""
+    quiet = True
 
     def __init__(self, host="127.0.0.1", context=None):
-        self.address_family = family_of(host)
-        self.context = context
-        self.lock = threading.Lock()
-        self.connections = 0
-        self.requests = []  # dicts: method, path, headers (list of pairs), body
-        self.errors = []
-        super().__init__((host, 0), OriginHandler)
-        self.host, self.port = self.server_address[:2]
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        with self.lock:
-            self.connections += 1
-        if self.context:  # the handshake in the connection's thread (finish_request)
-            sock = self.context.wrap_socket(sock, server_side=True,
-                                            do_handshake_on_connect=False)
-        return sock, addr
-
-    def finish_request(self, request, client_address):
-        if self.context:
-            request.settimeout(TIMEOUT)
-            try:
-                request.do_handshake()
-            except (ssl.SSLError, OSError) as e:
-                with self.lock:
-                    self.errors.append(str(e))
-                return
-        super().finish_request(request, client_address)
-
-    def handle_error(self, request, client_address):
-        with self.lock:
-            self.errors.append(repr(sys.exc_info()[1]))  # no traceback on stderr
-
-    def url(self, path, host=None):
-        return "%s://%s%s" % ("https" if self.context else "http",
-                              hostport(host or self.host, self.port), path)
-
-    def paths(self):
-        with self.lock:
-            return [r["path"] for r in self.requests]
+        super().__init__(OriginHandler, host, context=context)
 
     def last(self):
         with self.lock:
@@ -225,23 +115,7 @@ class Origin(http.server.ThreadingHTTPServer):
             return self.requests[-1]
 
 
-class OriginHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = TIMEOUT
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body=b"", headers=(), ctype="text/plain"):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
+class OriginHandler(QuietHandler):
     def dispatch(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
@@ -249,8 +123,7 @@ class OriginHandler(http.server.BaseHTTPRequestHandler):
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         req = {"method": self.command, "path": self.path, "headers": list(self.headers.items()),
                "body": body.decode("latin-1")}
-        with self.server.lock:
-            self.server.requests.append(req)
+        self.server.record(req)
         if url.path == "/hello":
             self.reply(200, b"hello\n")
         elif url.path == "/echo":
@@ -275,37 +148,21 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorizati
               "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade"}
 
 
-class Proxy(http.server.ThreadingHTTPServer):
+class Proxy(CountingServer):
     """An HTTP proxy on loopback: absolute-form requests relayed to their
     (loopback) origin, CONNECT tunnels when connect is true. auth: the
     Proxy-Authorization it wants (else 407); None: any. Logs each
     request line (.lines) with its Proxy-Authorization (.auths, None when
-    absent); counts connections."""
-    daemon_threads = True
-    allow_reuse_address = True
+    absent); counts connections; .stopping ends the tunnels at the test's
+    end; a handler's exceptions are kept in .errors."""
+    quiet = True
 
     def __init__(self, host="127.0.0.1", auth=None, connect=True):
-        self.address_family = family_of(host)
         self.want_auth = auth
         self.connect = connect
-        self.lock = threading.Lock()
-        self.connections = 0
         self.lines = []
         self.auths = []
-        self.errors = []
-        self.stopping = threading.Event()  # ends the tunnels at the test's end
-        super().__init__((host, 0), ProxyHandler)
-        self.host, self.port = self.server_address[:2]
-
-    def get_request(self):
-        conn = super().get_request()
-        with self.lock:
-            self.connections += 1
-        return conn
-
-    def handle_error(self, request, client_address):
-        with self.lock:
-            self.errors.append(repr(sys.exc_info()[1]))
+        super().__init__(ProxyHandler, host)
 
     def log(self, line, auth):
         with self.lock:
@@ -325,13 +182,8 @@ class Proxy(http.server.ThreadingHTTPServer):
             return list(self.lines)
 
 
-class ProxyHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = TIMEOUT
+class ProxyHandler(QuietHandler):
     rbufsize = 0  # nothing of a tunnel is read ahead into a buffer
-
-    def log_message(self, *args):
-        pass
 
     def send_plain(self, status, body, headers=()):
         self.send_response(status)
@@ -451,23 +303,14 @@ class ProxyTest(unittest.TestCase):
         self.proxy = self.start_proxy()
 
     def serve(self, srv):
-        t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                             daemon=True)
-        t.start()
-
-        def stop():
-            getattr(srv, "stopping", threading.Event()).set()
-            srv.shutdown()
-            srv.server_close()
-            t.join(10)
-        self.addCleanup(stop)
-        return srv
+        """srv serving until the test's cleanup; returns it."""
+        return serve_in_thread(self, srv)
 
     def start_proxy(self, host="127.0.0.1", auth=None, connect=True):
         return self.serve(Proxy(host, auth, connect))
 
     def tls_origin(self, host="127.0.0.1"):
-        if not CERTS:
+        if not CERTS.path:
             self.skipTest("the openssl command is not installed")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert("server.pem"), cert("server.key"))
@@ -475,21 +318,12 @@ class ProxyTest(unittest.TestCase):
 
     def get_ok(self, *args, env=None):
         """usock get ARGS exits 0 with an empty stderr; returns stdout."""
-        rc, out, err = run(*args, env=env)
-        self.assertEqual((rc, err.decode()), (0, ""), args)
-        return out
+        return check_ok(self, args, run(*args, env=env))
 
     def assert_fails(self, args, status, *words, env=None):
         """usock get ARGS exits with status and one line on stderr that
         holds each of words (case-insensitive); returns the line."""
-        rc, out, err = run(*args, env=env)
-        text = err.decode()
-        self.assertEqual(rc, status, (args, text))
-        self.assertEqual(text.count("\n"), 1, text)
-        self.assertTrue(text.startswith("usock: "), text)
-        for w in words:
-            self.assertIn(w.lower(), text.lower())
-        return text
+        return check_fails(self, args, run(*args, env=env), status, words)[1]
 
     def curl_agrees(self, args, env=None, body=None, proxy=None, lines=None):
         """curl with the same ARGS and environment: succeeds with body when

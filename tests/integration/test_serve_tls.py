@@ -40,52 +40,21 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import Process, have_ipv6, recv_all  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_DIR = os.environ.get("USOCK_SOURCE_DIR", os.path.join(HERE, "..", ".."))
-BIN_DIR = os.environ.get("USOCK_BIN_DIR", os.path.join(SOURCE_DIR, "build"))
-USOCK = os.path.join(BIN_DIR, "tools", "usock")
-CURL = shutil.which("curl")
-OPENSSL = shutil.which("openssl")
+from peers import (CURL, OPENSSL, USOCK, CertDir, Openssl, Process,  # noqa: E402
+                   env_without_proxies, have_ipv6, recv_all)
 
 TIMEOUT = 10       # bound on a socket wait that should be immediate
 LONG = 60          # bound on a subprocess, a big transfer, a thread
 HANDSHAKE_TIMEOUT = 10  # usock_httpd_opts.header_timeout's default; no CLI flag
 
 # the clients' environment: no proxy takes the loopback requests elsewhere
-ENV = {k: v for k, v in os.environ.items()
-       if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+ENV = env_without_proxies()
 
-CERTS = None  # the directory of the certificates (setUpModule)
-_certs_dir = None
-
-
-def cert(name):
-    return os.path.join(CERTS, name)
+CERTS = CertDir()  # the certificates (setUpModule)
+cert = CERTS.file
 
 
 # --------------------------------------------------------------------------- the certificates
-
-OPENSSL_CNF = """
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-
 
 def make_certs(d):
     """Into d (the openssl command, our own configuration only):
@@ -95,26 +64,8 @@ def make_certs(d):
         other.key              a P-256 key that matches no certificate
         garbage.pem            not PEM at all
     """
-    with open(os.path.join(d, "openssl.cnf"), "w") as f:
-        f.write(OPENSSL_CNF)
-    env = dict(os.environ, OPENSSL_CONF=os.path.join(d, "openssl.cnf"))
-
-    def openssl(*args):
-        p = subprocess.run([OPENSSL, *args], cwd=d, env=env, capture_output=True,
-                           timeout=LONG, stdin=subprocess.DEVNULL)
-        if p.returncode != 0:
-            raise RuntimeError("openssl %s: %s" % (" ".join(args), p.stderr.decode()))
-        return p.stdout
-
-    newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    openssl("req", "-x509", "-new", *newkey, "-keyout", "ca.key", "-out", "ca.pem",
-            "-subj", "/CN=usock serve test CA", "-days", "30", "-sha256",
-            "-config", "openssl.cnf", "-extensions", "ca_ext")
-    openssl("req", "-new", *newkey, "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=localhost", "-config", "openssl.cnf")
-    openssl("x509", "-req", "-in", "server.csr", "-out", "server.pem", "-CA", "ca.pem",
-            "-CAkey", "ca.key", "-set_serial", "101", "-days", "30", "-sha256",
-            "-extfile", "openssl.cnf", "-extensions", "server_ext")
+    openssl = Openssl(d)
+    openssl.server_certs("usock serve test CA")
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
             "-out", "other.key")
     with open(os.path.join(d, "garbage.pem"), "wb") as f:
@@ -122,24 +73,16 @@ def make_certs(d):
 
 
 def setUpModule():
-    global CERTS, _certs_dir
     if not OPENSSL:
         raise unittest.SkipTest("the openssl command is not installed")
     p = subprocess.run([USOCK, "serve", "--help"], capture_output=True, timeout=TIMEOUT)
     if b"--tls-cert" not in p.stdout + p.stderr:
         raise unittest.SkipTest("usock serve has no TLS (built without it?)")
-    _certs_dir = tempfile.TemporaryDirectory(prefix="usock-serve-tls-certs-")
-    CERTS = _certs_dir.name
-    try:
-        make_certs(CERTS)
-    except Exception:
-        _certs_dir.cleanup()
-        raise
+    CERTS.make(make_certs, prefix="usock-serve-tls-certs-")
 
 
 def tearDownModule():
-    if _certs_dir:
-        _certs_dir.cleanup()
+    CERTS.cleanup()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -166,6 +109,19 @@ def start_server(test, root, *extra, host="127.0.0.1", tls=True):
         test.addCleanup(proc.stop)
     addr = proc.listening()
     return proc, int(addr.rsplit(":", 1)[1])
+
+
+def exchange(c, method, path, headers=None, body=None):
+    """One request on the http.client connection c, closed after it (a
+    Transfer-Encoding field given: the body chunked); (status, headers
+    dict, body)."""
+    try:
+        c.request(method, path, body=body, headers=headers or {},
+                  encode_chunked="Transfer-Encoding" in (headers or {}))
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        c.close()
 
 
 def parse_responses(data):
@@ -253,24 +209,11 @@ class ServeTlsTest(unittest.TestCase):
                                            context=ctx or client_context())
 
     def get(self, path, headers=None, method="GET", body=None, timeout=TIMEOUT):
-        c = self.conn(timeout)
-        try:
-            c.request(method, path, body=body, headers=headers or {},
-                      encode_chunked="Transfer-Encoding" in (headers or {}))
-            r = c.getresponse()
-            return r.status, dict(r.getheaders()), r.read()
-        finally:
-            c.close()
+        return exchange(self.conn(timeout), method, path, headers, body)
 
     def plain_get(self, path, headers=None, method="GET", body=None):
         c = http.client.HTTPConnection("127.0.0.1", self.plain_port, timeout=TIMEOUT)
-        try:
-            c.request(method, path, body=body, headers=headers or {},
-                      encode_chunked="Transfer-Encoding" in (headers or {}))
-            r = c.getresponse()
-            return r.status, dict(r.getheaders()), r.read()
-        finally:
-            c.close()
+        return exchange(c, method, path, headers, body)
 
     def raw(self):
         return socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
@@ -312,7 +255,7 @@ class ServeTlsTest(unittest.TestCase):
     @unittest.skipUnless(CURL, "curl not installed")
     def test_curl_untrusted_fails(self):
         # the certificate is the test CA's: no other trust, no answer
-        r = subprocess.run([CURL, "-s", "--max-time", str(LONG), "--capath", CERTS,
+        r = subprocess.run([CURL, "-s", "--max-time", str(LONG), "--capath", CERTS.path,
                             "--cacert", os.devnull, self.url("/a.txt")],
                            capture_output=True, timeout=LONG + 10, env=ENV)
         self.assertNotEqual(r.returncode, 0)
@@ -628,7 +571,7 @@ class ServeTlsTest(unittest.TestCase):
 
     def test_usock_get_untrusted_fails(self):
         # usock get without the test CA refuses the server
-        p = subprocess.run([USOCK, "get", "--capath", CERTS, "-t", str(TIMEOUT),
+        p = subprocess.run([USOCK, "get", "--capath", CERTS.path, "-t", str(TIMEOUT),
                             self.url("/a.txt")], capture_output=True, timeout=LONG, env=ENV,
                            stdin=subprocess.DEVNULL)
         self.assertEqual(p.returncode, 1)
@@ -653,7 +596,7 @@ class ServeTlsCliTest(unittest.TestCase):
         return rc, bytes(p.err)
 
     def test_missing_cert(self):
-        missing = os.path.join(CERTS, "missing.pem")
+        missing = cert("missing.pem")
         rc, err = self.serve("--tls-cert", missing, "--tls-key", cert("server.key"))
         self.assertNotEqual(rc, 0)
         self.assertNotIn(b"listening", err)
@@ -662,7 +605,7 @@ class ServeTlsCliTest(unittest.TestCase):
 
     # (Found here: the certificate was named whichever file failed.)
     def test_missing_key_names_the_key(self):
-        missing = os.path.join(CERTS, "missing.key")
+        missing = cert("missing.key")
         rc, err = self.serve("--tls-cert", cert("server.pem"), "--tls-key", missing)
         self.assertNotEqual(rc, 0)
         self.assertEqual(len(err.splitlines()), 1, err)
@@ -670,7 +613,7 @@ class ServeTlsCliTest(unittest.TestCase):
 
     def test_missing_key_fails(self):
         rc, err = self.serve("--tls-cert", cert("server.pem"),
-                             "--tls-key", os.path.join(CERTS, "missing.key"))
+                             "--tls-key", cert("missing.key"))
         self.assertNotEqual(rc, 0)
         self.assertNotIn(b"listening", err)
         self.assertEqual(len(err.splitlines()), 1, err)
