@@ -190,8 +190,6 @@ static ssize_t body_piece(usock_urlrequest *r, char *buf, size_t cap)
     }
 }
 
-/* Error codes a body's source returns are not the connection's: they are
- * marked so that the exchange can tell them apart. */
 /* Under a deadline (the open's max_time), each step's timeout is cut to
  * what is left before it starts, so that a peer that trickles bytes
  * cannot stretch the open: USOCK_ETIMEDOUT once it has passed. */
@@ -204,6 +202,8 @@ static int deadline_step(struct usock__conn *c, double timeout, int64_t deadline
     return c->ops->settimeout(c->s, usock__step_timeout(timeout, deadline));
 }
 
+/* Error codes a body's source returns are not the connection's: they are
+ * marked so that the exchange can tell them apart. */
 struct sent {
     int src_err; /* the body's source failed (its code) */
     double timeout;   /* each write's */

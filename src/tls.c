@@ -269,9 +269,10 @@ static size_t layer_pending(const usock *s)
     int e = ok ? SSL_ERROR_NONE : SSL_get_error(t->ssl, 0);
     ERR_clear_error();
     t->flags = saved;
-    if (ok)
-        return (size_t)(SSL_pending(t->ssl) > 0 ? SSL_pending(t->ssl) : 1);
-    return e == SSL_ERROR_ZERO_RETURN ? 1 : 0;
+    if (!ok)
+        return e == SSL_ERROR_ZERO_RETURN ? 1 : 0;
+    n = SSL_pending(t->ssl); /* the peek decrypted a record */
+    return n > 0 ? (size_t)n : 1;
 }
 
 static void ctx_unref(usock_tls_ctx *c);

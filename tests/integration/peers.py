@@ -659,25 +659,9 @@ def header(req, name):
 # --------------------------------------------------------------------------- certificates
 
 # the configuration of the openssl command (no system file is read): the
-# extensions of a CA and of a server certificate for the loopback names
-OPENSSL_CNF = """
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
+# extensions of CAs, servers and clients, shared with tests/unit/tls_certs.sh
+with open(os.path.join(SOURCE_DIR, "tests", "openssl.cnf")) as f:
+    OPENSSL_CNF = f.read()
 
 
 class Openssl:

@@ -71,28 +71,8 @@ CODED_TEXT = pattern(200000)
 
 # --------------------------------------------------------------------------- the certificates
 
-# the sections added to peers.OPENSSL_CNF (ca_ext, server_ext)
-OPENSSL_CNF_MORE = """[wrong_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:wrong.example
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[inter_ext]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[client_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[ca]
-default_ca = ca_default
-[ca_default]
+# added to peers.OPENSSL_CNF: where `openssl ca` keeps its files
+OPENSSL_CNF_MORE = """[ca_default]
 dir = .
 database = ./index.txt
 new_certs_dir = ./issued
@@ -100,8 +80,6 @@ serial = ./serial
 default_md = sha256
 policy = policy_any
 unique_subject = no
-[policy_any]
-commonName = supplied
 """
 
 

@@ -20,47 +20,12 @@
 # Exits non-zero, saying what failed, when a step fails.
 set -eu
 dir=${1:?usage: $0 DIR}
+here=$(cd "$(dirname "$0")" && pwd)
 cd "$dir"
 
-# Our own configuration: nothing from the system's openssl.cnf is used.
-cat >openssl.cnf <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[wrong_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:wrong.example
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[self_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
-subjectKeyIdentifier = hash
-[client_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[ca]
-default_ca = ca_default
+# Our own configuration (tests/openssl.cnf and where `openssl ca` keeps its
+# files): nothing from the system's openssl.cnf is used.
+cat "$here/../openssl.cnf" - >openssl.cnf <<'EOF'
 [ca_default]
 dir = .
 database = ./index.txt
@@ -69,8 +34,6 @@ serial = ./ca.srl
 default_md = sha256
 policy = policy_any
 unique_subject = no
-[policy_any]
-commonName = supplied
 EOF
 OPENSSL_CONF=$dir/openssl.cnf
 export OPENSSL_CONF
